@@ -1,0 +1,267 @@
+"""The ``optuna-mix`` command line: create, optimise, report, list and compare mixture studies.
+
+User errors (a bad config, an unknown study, an unreachable storage) exit 2 with one line on
+stderr and no traceback; Ctrl-C fails only the running trial and exits 130.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import optuna
+
+from optuna_mix.config import ConfigError, load_config
+from optuna_mix.storage import DEFAULT_STORAGE, StorageError, open_storage
+
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StorageError, LookupError, ValueError)
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"optuna-mix: error: {self.format_message()}", err=True)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's user-facing exceptions into a one-line exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+    return wrapper
+
+
+storage_option = click.option(
+    "--storage",
+    default=None,
+    metavar="URL",
+    help=f"SQLAlchemy URL of the study storage [default: {DEFAULT_STORAGE}].",
+)
+study_name_option = click.option("--study-name", required=True, help="Name of the study.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="optuna-mix")
+@click.option("-v", "--verbose", is_flag=True, help="Show Optuna's per-trial log lines.")
+def cli(verbose: bool) -> None:
+    """Find the pretraining data mixture that minimises a proxy model's validation loss."""
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+
+
+@cli.group()
+def study() -> None:
+    """Create, run and inspect mixture studies."""
+
+
+@study.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@storage_option
+@click.option("--study-name", default=None, help="Overrides [study] name of the config.")
+@click.option("--sampler", default=None, help="Overrides [sampler] name of the config.")
+@click.option("--load-if-exists", is_flag=True, help="Join an existing study of that name.")
+@user_errors
+def create(
+    config_path: str,
+    storage: str | None,
+    study_name: str | None,
+    sampler: str | None,
+    load_if_exists: bool,
+) -> None:
+    """Create a study from a TOML config; its config is stored in the study."""
+    from optuna_mix.runner import create_mix_study
+
+    config = load_config(config_path).with_sampler(sampler)
+    try:
+        mix = create_mix_study(
+            config,
+            open_storage(storage),
+            study_name=study_name,
+            load_if_exists=load_if_exists,
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        name = study_name or config.name
+        raise UserError(
+            f"study {name!r} already exists (use --load-if-exists to join it)"
+        ) from None
+    click.echo(
+        f"study {mix.study.study_name!r}: {len(config.domains)} domains "
+        f"({', '.join(config.domain_names)}), sampler {mix.config.sampler}, "
+        f"objective {config.objective}, budget {config.n_trials} trials, "
+        f"{mix.finished} finished"
+    )
+
+
+@study.command()
+@study_name_option
+@storage_option
+@click.option(
+    "--n-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trials for this worker [default: until the study's budget is reached].",
+)
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=".optuna-mix-cache",
+    show_default=True,
+    help="Tokenizer and token cache of the GPT objective.",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@user_errors
+def optimize(
+    study_name: str,
+    storage: str | None,
+    n_trials: int | None,
+    timeout: float | None,
+    cache_dir: str,
+    progress: bool,
+) -> None:
+    """Run trials of a study (any number of workers may run this at once)."""
+    from optuna_mix.runner import load_mix_study, optimize as run_optimize
+
+    mix = load_mix_study(study_name, open_storage(storage), worker_seed_offset=True)
+    try:
+        ran = run_optimize(
+            mix, n_trials=n_trials, timeout=timeout, cache_dir=Path(cache_dir),
+            show_progress=progress,
+        )
+    except KeyboardInterrupt:
+        click.echo(
+            "optuna-mix: interrupted; the running trial is marked FAIL, finished trials are "
+            "kept. Run the same command again to carry on.",
+            err=True,
+        )
+        sys.exit(130)
+    click.echo(f"{ran} trials finished in this run; the study now has {mix.finished}.")
+    _print_best(mix.study, mix.config.domain_names)
+
+
+def _print_best(study: optuna.Study, domains: list[str]) -> None:
+    from optuna_mix.report import build_report
+
+    report = build_report(study, domains, top_n=1)
+    if not report.top:
+        click.echo("no complete trial yet")
+        return
+    best = report.top[0]
+    click.echo(f"best trial #{best.number}: value {best.value:.4f}")
+    losses = best.user_attrs.get("losses", {})
+    for d in domains:
+        click.echo(
+            f"  {d:<12} weight {best.user_attrs['mix'][d]:.4f}   loss {losses.get(d, float('nan')):.4f}"
+        )
+
+
+@study.command()
+@study_name_option
+@storage_option
+@click.option("--top", "top_n", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--dashboard/--no-dashboard",
+    default=True,
+    show_default=True,
+    help="Also save the plot and the table into the storage for optuna-dashboard.",
+)
+@user_errors
+def report(study_name: str, storage: str | None, top_n: int, dashboard: bool) -> None:
+    """Best trial, top mixtures, per-domain losses and clusters of good mixtures."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from optuna_mix.report import build_report, publish_to_dashboard, trial_weights
+    from optuna_mix.runner import load_mix_study
+
+    mix = load_mix_study(study_name, open_storage(storage))
+    domains = mix.config.domain_names
+    rep = build_report(mix.study, domains, top_n=top_n)
+    console = Console(soft_wrap=True)
+    console.print(
+        f"study [bold]{study_name}[/]: {rep.n_complete} complete, {rep.n_pruned} pruned, "
+        f"{rep.n_failed} failed, {rep.n_running} running; sampler {mix.config.sampler}, "
+        f"criterion {mix.config.criterion}"
+    )
+    if not rep.top:
+        console.print("no complete trial yet")
+        return
+    table = Table(title="top mixtures (weights)")
+    for column in ["trial", "value", *domains]:
+        table.add_column(column, justify="right")
+    for t in rep.top:
+        table.add_row(str(t.number), f"{t.value:.4f}", *(f"{w:.3f}" for w in trial_weights(t, domains)))
+    console.print(table)
+
+    best = rep.top[0]
+    losses = best.user_attrs.get("losses", {})
+    loss_table = Table(title=f"per-domain validation loss of the best trial (#{best.number})")
+    for d in domains:
+        loss_table.add_column(d, justify="right")
+    loss_table.add_row(*(f"{losses.get(d, float('nan')):.4f}" for d in domains))
+    console.print(loss_table)
+
+    console.print(f"{len(rep.clusters)} clusters among the best mixtures:")
+    for i, cluster in enumerate(rep.clusters, 1):
+        centre = sum(trial_weights(t, domains) for t in cluster) / len(cluster)
+        mixture = ", ".join(f"{d} {w:.2f}" for d, w in zip(domains, centre))
+        console.print(f"  {i}. {len(cluster)} trials, best {min(t.value for t in cluster):.4f}: {mixture}")
+    if dashboard:
+        publish_to_dashboard(mix.study, rep)
+
+
+@study.command(name="list")
+@storage_option
+@user_errors
+def list_studies(storage: str | None) -> None:
+    """The studies in a storage, with trial counts and best values."""
+    summaries = optuna.get_all_study_summaries(open_storage(storage), include_best_trial=True)
+    if not summaries:
+        click.echo("no studies")
+        return
+    for s in summaries:
+        best = f"{s.best_trial.value:.4f}" if s.best_trial is not None else "-"
+        click.echo(f"{s.study_name}\t{s.n_trials} trials\tbest {best}")
+
+
+@cli.command()
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@user_errors
+def dashboard(storage: str | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the storage (blocks until Ctrl-C)."""
+    from optuna_dashboard import run_server
+
+    click.echo(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    try:
+        run_server(open_storage(storage), host=host, port=port)
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    """Entry point: click's own usage errors also come out as one line with exit code 2."""
+    try:
+        cli.main(prog_name="optuna-mix", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        click.echo(f"optuna-mix: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("optuna-mix: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The study objective: a mixture in, the criterion of its per-domain losses out.
+
+The evaluator behind it is either an analytic surface (seconds) or the GPT proxy (minutes);
+both return per-domain losses, which every trial keeps in its user attr ``losses``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from optuna_mix.config import StudyConfig
+from optuna_mix.criteria import apply_criterion
+from optuna_mix.mixture import suggest_mixture
+from optuna_mix.surfaces import Surface, make_surface
+
+MIXTURE_NAME = "mix"
+Evaluator = Callable[[optuna.Trial, dict[str, float]], dict[str, float]]
+
+
+class NonFiniteLossError(ValueError):
+    """A per-domain loss came out NaN or infinite: the trial fails, the study goes on."""
+
+
+class SurfaceEvaluator:
+    """Per-domain losses from an analytic surface, with reproducible per-trial noise.
+
+    Also records the noise-free value and its regret against the surface's true optimum, so
+    that benchmarks can score samplers on truth rather than on noisy observations.
+    """
+
+    def __init__(self, config: StudyConfig) -> None:
+        options = config.objective_options
+        self.criterion = config.criterion
+        self.surface: Surface = make_surface(
+            options.get("family", "powerlaw"),
+            config.domain_names,
+            seed=options.get("seed", config.seed),
+            noise=options.get("noise", 0.0),
+        )
+
+    def __call__(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:
+        w = np.array([weights[d] for d in self.surface.domains])
+        rng = np.random.default_rng([self.surface.seed, trial.number, 7])
+        losses = self.surface.noisy_losses(w, rng)
+        true_value = float(self.surface.value(w, self.criterion))
+        trial.set_user_attr("true_value", true_value)
+        trial.set_user_attr("regret", true_value - self.surface.optimum(self.criterion)[1])
+        return {d: float(x) for d, x in zip(self.surface.domains, losses)}
+
+
+def build_evaluator(config: StudyConfig, cache_dir: Path) -> Evaluator:
+    if config.objective == "surface":
+        return SurfaceEvaluator(config)
+    from optuna_mix.gpt_objective import GPTObjective
+
+    gpt = GPTObjective(
+        config.objective_options, config.domains, seed=config.seed, cache_dir=cache_dir
+    )
+    return gpt.evaluate
+
+
+class MixtureObjective:
+    """``trial -> criterion(per-domain losses)`` for a study config."""
+
+    def __init__(self, config: StudyConfig, *, cache_dir: Path | str = ".optuna-mix-cache") -> None:
+        self.config = config
+        self.evaluate = build_evaluator(config, Path(cache_dir))
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        weights = suggest_mixture(trial, self.config.domain_names, name=MIXTURE_NAME)
+        losses = self.evaluate(trial, weights)
+        bad = {d: v for d, v in losses.items() if not math.isfinite(v)}
+        if bad:
+            reason = f"non-finite validation loss for {', '.join(f'{d}={v}' for d, v in bad.items())}"
+            trial.set_user_attr("fail_reason", reason)
+            raise NonFiniteLossError(reason)
+        trial.set_user_attr("losses", losses)
+        return apply_criterion(self.config.criterion, losses)

@@ -1,0 +1,157 @@
+"""Create, load and run mixture studies: the config lives in the study, so any worker can join."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from optuna_mix.config import StudyConfig, parse_config
+from optuna_mix.objective import MIXTURE_NAME, MixtureObjective
+from optuna_mix.sampler_factory import create_sampler
+from optuna_mix.samplers._simplex import declare_mixture
+
+CONFIG_ATTR = "optuna_mix.config"
+SAMPLER_ATTR = "optuna_mix.sampler"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SEQUENCE_SAMPLERS = ("gp", "sobol", "uniform", "fixed", "bimix", "dml", "regmix")
+
+
+class StudyNotFound(LookupError):
+    pass
+
+
+@dataclass
+class MixStudy:
+    """An Optuna study together with the config it was created from."""
+
+    study: optuna.Study
+    config: StudyConfig
+
+    @property
+    def finished(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def create_mix_study(
+    config: StudyConfig,
+    storage: optuna.storages.BaseStorage,
+    *,
+    study_name: str | None = None,
+    load_if_exists: bool = False,
+) -> MixStudy:
+    """Create the study, store its config and declare its mixture before any trial runs."""
+    name = study_name or config.name
+    study = optuna.create_study(
+        storage=storage, study_name=name, direction="minimize", load_if_exists=load_if_exists
+    )
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    if stored is not None and stored != config.raw:
+        if parse_config(stored).domain_names != config.domain_names:
+            raise ValueError(
+                f"study {name!r} already exists with other domains; pick another --study-name"
+            )
+    if stored is None:
+        study.set_user_attr(CONFIG_ATTR, config.raw)
+    declare_mixture(study, MIXTURE_NAME, config.domain_names)
+    return load_mix_study(name, storage)
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+
+
+def load_mix_study(
+    name: str, storage: optuna.storages.BaseStorage, *, worker_seed_offset: bool = False
+) -> MixStudy:
+    """Load a study created by optuna-mix, with the sampler its config names."""
+    names = study_names(storage)
+    if name not in names:
+        known = ", ".join(names) if names else "none"
+        raise StudyNotFound(f"no study named {name!r} in this storage (studies: {known})")
+    study = optuna.load_study(study_name=name, storage=storage)
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    if raw is None:
+        raise StudyNotFound(f"study {name!r} was not created by optuna-mix (no stored config)")
+    config = parse_config(raw, source=f"study {name!r}")
+    seed = config.seed
+    if worker_seed_offset and config.sampler not in SEQUENCE_SAMPLERS:
+        # Random/TPE would replay their first proposals on a resumed run with the same seed
+        seed += len(study.get_trials(deepcopy=False))
+    study.sampler = create_sampler(config.sampler, config.sampler_options, seed=seed)
+    return MixStudy(study, config)
+
+
+class ProgressBar:
+    """A tqdm bar over a study's budget that shows the best value so far."""
+
+    def __init__(self, total: int, initial: int, best: float | None) -> None:
+        self.bar = tqdm(total=total, initial=initial, desc="trials", unit="trial", file=sys.stderr)
+        if best is not None:
+            self.bar.set_postfix(best=f"{best:.4f}")
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state in FINISHED:
+            self.bar.update(1)
+        try:
+            self.bar.set_postfix(best=f"{study.best_value:.4f}", last=trial.state.name.lower())
+        except ValueError:  # no completed trial yet
+            self.bar.set_postfix(last=trial.state.name.lower())
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def optimize(
+    mix: MixStudy,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    cache_dir: Path | str = ".optuna-mix-cache",
+    show_progress: bool = True,
+) -> int:
+    """Run trials; returns how many finished in this call.
+
+    With ``n_trials`` this worker runs that many trials. Without it, workers share the config's
+    budget: they stop once the study holds ``n_trials`` finished trials, so rerunning after an
+    interruption carries on where the study stopped.
+    """
+    study = mix.study
+    before = mix.finished
+    callbacks: list = []
+    if n_trials is None:
+        budget = mix.config.n_trials
+        remaining = budget - before
+        if remaining <= 0:
+            return 0
+        callbacks.append(optuna.study.MaxTrialsCallback(budget, states=FINISHED))
+        bar_total, bar_initial = budget, before
+    else:
+        remaining = n_trials
+        bar_total, bar_initial = n_trials, 0
+    objective = MixtureObjective(mix.config, cache_dir=cache_dir)
+    bar = None
+    if show_progress:
+        best = study.best_value if before and _has_complete(study) else None
+        bar = ProgressBar(bar_total, bar_initial, best)
+        callbacks.append(bar)
+    try:
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=timeout,
+            callbacks=callbacks,
+            catch=(ValueError, RuntimeError),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return mix.finished - before
+
+
+def _has_complete(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

@@ -1,0 +1,83 @@
+"""Build the sampler a study config names, with its options checked before any trial runs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler
+
+from optuna_mix import samplers as mix_samplers
+
+MIXING_LAWS = ("bimix", "dml", "regmix")
+# options a config may not set: the study seed and the law come from elsewhere
+RESERVED = {"seed", "law", "independent_sampler"}
+
+
+def _sampler_class(name: str) -> type[BaseSampler]:
+    classes: dict[str, Any] = {
+        "sobol": mix_samplers.SobolMixtureSampler,
+        "uniform": mix_samplers.UniformMixtureSampler,
+        "fixed": mix_samplers.FixedMixtureSampler,
+        "gp": getattr(mix_samplers, "SimplexGPSampler", None),
+        "tpe": optuna.samplers.TPESampler,
+        "random": optuna.samplers.RandomSampler,
+    }
+    for law in MIXING_LAWS:
+        classes[law] = getattr(mix_samplers, "MixingLawSampler", None)
+    cls = classes.get(name)
+    if cls is None:
+        raise ValueError(f"sampler {name!r} is not available in this version of optuna-mix")
+    return cls
+
+
+def create_sampler(name: str, options: dict[str, Any], *, seed: int | None) -> BaseSampler:
+    """The sampler ``name`` with ``options`` (the [sampler] table less its name) and ``seed``."""
+    cls = _sampler_class(name)
+    kwargs = dict(options)
+    if name in MIXING_LAWS:
+        kwargs["law"] = name
+    if "seed" in inspect.signature(cls).parameters:
+        kwargs["seed"] = seed
+    return cls(**kwargs)
+
+
+def allowed_options(name: str) -> list[str]:
+    """The [sampler] options sampler ``name`` accepts (its constructor's keywords)."""
+    parameters = inspect.signature(_sampler_class(name)).parameters
+    return [p for p in parameters if p not in RESERVED and p != "self"]
+
+
+def validate_sampler_options(
+    name: str, options: dict[str, Any], domains: Sequence[str]
+) -> list[str]:
+    """One line per problem with the [sampler] options of sampler ``name``."""
+    try:
+        allowed = allowed_options(name)
+    except ValueError as e:
+        return [f"[sampler] {e}"]
+    problems = [
+        f"[sampler] unknown option {key!r} for sampler {name!r} "
+        f"(allowed: {', '.join(allowed) or 'none'})"
+        for key in options
+        if key not in allowed
+    ]
+    if name == "fixed":
+        weights = options.get("weights")
+        if weights is None:
+            problems.append("[sampler] the fixed sampler needs weights = { domain = weight, ... }")
+        elif isinstance(weights, dict):
+            unknown = sorted(set(weights) - set(domains))
+            if unknown:
+                problems.append(
+                    f"[sampler] weights name unknown domain(s) {', '.join(unknown)} "
+                    f"(domains: {', '.join(domains)})"
+                )
+    if not problems:
+        try:
+            create_sampler(name, options, seed=0)
+        except (TypeError, ValueError) as e:
+            problems.append(f"[sampler] {e}")
+    return problems

@@ -1,0 +1,43 @@
+"""Opening storages and studies: SQLite by default, any SQLAlchemy URL for many workers."""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+DEFAULT_STORAGE = "sqlite:///optuna-mix.db"
+HEARTBEAT_INTERVAL = 60
+GRACE_PERIOD = 180
+
+
+class StorageError(RuntimeError):
+    """The storage URL is malformed or its database cannot be reached."""
+
+
+def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
+    """An RDB storage with heartbeats: a killed worker's trial is failed and retried.
+
+    When a worker dies mid-trial, the next worker to start a trial marks it FAIL after the
+    grace period and re-enqueues its parameters once (RetryHeartbeatStaleTrialCallback), so a crash
+    costs one trial's time and never leaves a RUNNING trial behind for good.
+    """
+    url = url or DEFAULT_STORAGE
+    if "://" not in url:
+        raise StorageError(f"storage {url!r} is not a URL (e.g. sqlite:///optuna-mix.db)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: stable in practice
+            return RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_INTERVAL,
+                grace_period=GRACE_PERIOD,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
+    except ImportError as e:
+        raise StorageError(f"storage {url!r} needs a database driver: {e}") from None
+    except Exception as e:  # SQLAlchemy: bad URL, refused connection, missing database ...
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StorageError(f"cannot open storage {url!r}: {message}") from None
