@@ -78,8 +78,8 @@ def is_simplex_point(values: Sequence[float], tol: float = 1e-9) -> bool:
 
 
 def project_to_simplex(w: np.ndarray) -> np.ndarray:
-    """Clip tiny negatives and renormalise so that the weights sum to 1 to machine precision."""
-    w = np.clip(np.asarray(w, dtype=float), 0.0, 1.0)
+    """Clip negatives to 0 and renormalise so that the weights sum to 1 to machine precision."""
+    w = np.maximum(np.asarray(w, dtype=float), 0.0)
     total = w.sum()
     if not np.isfinite(total) or total <= 0.0:
         return np.full(w.shape, 1.0 / w.shape[-1])
