@@ -13,12 +13,14 @@ from optuna_mix.samplers._simplex import (
     normalise_weights,
 )
 from optuna_mix.samplers.fixed import FixedMixtureSampler
+from optuna_mix.samplers.mixing_law import MixingLawSampler
 from optuna_mix.samplers.sobol import SobolMixtureSampler, sobol_simplex_points
 from optuna_mix.samplers.uniform import UniformMixtureSampler
 
 __all__ = [
     "FixedMixtureSampler",
     "Mixture",
+    "MixingLawSampler",
     "MixtureSampler",
     "SobolMixtureSampler",
     "UniformMixtureSampler",

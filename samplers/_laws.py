@@ -1,0 +1,363 @@
+"""Mixing laws: per-domain loss as a function of the mixture, fitted to evaluated trials.
+
+Each law is fitted to ``R`` (n mixtures, shape (n, k)) and ``Y`` (their per-domain losses,
+shape (n, k)), one domain at a time, and predicts per-domain losses for any mixtures.
+
+- ``bimix``: L_i = B_i * r_i^(-b_i), the form the seed used for BiMix (Ge et al. 2024 without
+  the training-steps factor, which is constant at a fixed token budget). Linear in log space:
+  log L_i = log B_i - b_i log r_i, fitted by least squares on the trials with r_i > 0;
+  b_i is held >= 0 (more of a domain's own data never hurts it).
+- ``dml``: Data Mixing Laws (Ye et al. 2024), L_i = c_i + k_i * exp(sum_j t_ij r_j). Since
+  sum_j r_j = 1, adding a constant to a row t_i. only rescales k_i; the fit fixes that gauge
+  with sum_j t_ij = 0. Least squares (scipy, Levenberg-Marquardt with the analytic Jacobian) over
+  (c_i, k_i, t_i.) from several log-linear starts; exponents are clipped to +-50 against
+  overflow.
+- ``regmix``: RegMix (Liu et al. 2024) regresses the loss on the mixture; here a Scheffé
+  quadratic mixture model (sum_i a_i r_i + sum_{i<j} a_ij r_i r_j) with a ridge penalty on the
+  interaction terms, its strength picked per domain by exact leave-one-out error.
+
+Every law reports R^2 per domain on the data it was fitted to and leave-one-out predictions:
+exact (hat-matrix) for bimix and regmix, exact refits (warm-started) for dml.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares
+
+LAWS = ("bimix", "dml", "regmix")
+R_MIN = 1e-6  # bimix: weights below this are "absent" (the law would predict infinite loss)
+EXP_CLIP = 50.0
+RIDGE_GRID = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+class LawFitError(ValueError):
+    """The law cannot be fitted to these trials (too few, degenerate or singular)."""
+
+
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def r_squared(y: np.ndarray, pred: np.ndarray) -> float:
+    mask = np.isfinite(pred) & np.isfinite(y)
+    if mask.sum() < 2:
+        return float("nan")
+    y, pred = y[mask], pred[mask]
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    ss_res = float(np.sum((y - pred) ** 2))
+    if ss_tot <= 0.0:
+        return 1.0 if ss_res <= 1e-24 else float("nan")
+    return 1.0 - ss_res / ss_tot
+
+
+def _hat_diagonal(A: np.ndarray, penalty: np.ndarray | None = None) -> np.ndarray:
+    """diag(A (A^T A + P)^-1 A^T), via a least-squares solve (pseudo-inverse if singular)."""
+    gram = A.T @ A + (penalty if penalty is not None else 0.0)
+    inv = np.linalg.pinv(gram)
+    return np.einsum("ij,jk,ik->i", A, inv, A)
+
+
+def _loo_from_hat(y: np.ndarray, fitted: np.ndarray, h: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = y - (y - fitted) / (1.0 - h)
+    out[~np.isfinite(out) | (h > 1.0 - 1e-9)] = np.nan
+    return out
+
+
+class Law:
+    """A fitted-or-not mixing law over k domains."""
+
+    name = ""
+    loo_method = ""
+
+    def min_trials(self, k: int) -> int:
+        raise NotImplementedError
+
+    def fit(self, R: np.ndarray, Y: np.ndarray) -> Law:
+        R, Y = np.asarray(R, float), np.asarray(Y, float)
+        n, k = R.shape
+        if Y.shape != (n, k):
+            raise LawFitError(f"losses have shape {Y.shape}, mixtures {R.shape}")
+        if n < self.min_trials(k):
+            raise LawFitError(
+                f"{self.name} needs at least {self.min_trials(k)} trials with per-domain "
+                f"losses, has {n}"
+            )
+        if not np.all(np.isfinite(Y)):
+            raise LawFitError("non-finite per-domain losses")
+        self.k = k
+        self._fit(R, Y)
+        self.fitted = self.predict(R)
+        self.loo = self._loo(R, Y)
+        self.r2 = np.array([r_squared(Y[:, i], self.fitted[:, i]) for i in range(k)])
+        return self
+
+    def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _loo(self, R: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, R: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class BiMixLaw(Law):
+    """L_i = B_i * r_i^(-b_i), least squares in log space."""
+
+    name = "bimix"
+    loo_method = "exact (hat matrix of the log-space least squares)"
+
+    def min_trials(self, k: int) -> int:
+        return 3
+
+    def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
+        if np.any(Y <= 0):
+            raise LawFitError("bimix needs positive losses (it is fitted in log space)")
+        n, k = R.shape
+        self.log_B = np.empty(k)
+        self.b = np.empty(k)
+        self._design: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for i in range(k):
+            mask = R[:, i] > R_MIN
+            if mask.sum() < 3:
+                raise LawFitError(f"domain {i}: fewer than 3 trials with a positive weight")
+            x = np.log(R[mask, i])
+            if np.ptp(x) < 1e-9:
+                raise LawFitError(f"domain {i}: every trial has the same weight (singular fit)")
+            z = np.log(Y[mask, i])
+            A = np.column_stack([np.ones_like(x), -x])
+            coef, *_ = np.linalg.lstsq(A, z, rcond=None)
+            if coef[1] < 0:  # more own data would hurt: hold b_i at 0, a constant loss
+                A = A[:, :1]
+                coef = np.array([z.mean(), 0.0])
+            self.log_B[i], self.b[i] = coef
+            self._design.append((mask, A, z))
+
+    def predict(self, R: np.ndarray) -> np.ndarray:
+        r = np.clip(np.asarray(R, float), R_MIN, 1.0)
+        return np.exp(self.log_B - self.b * np.log(r))
+
+    def _loo(self, R: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        n, k = R.shape
+        out = np.full((n, k), np.nan)
+        for i, (mask, A, z) in enumerate(self._design):
+            coef = np.array([self.log_B[i], self.b[i]])[: A.shape[1]]
+            fitted = A @ coef
+            out[mask, i] = np.exp(_loo_from_hat(z, fitted, _hat_diagonal(A)))
+        return out
+
+    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "form": "L_i = B_i * r_i^-b_i",
+            "B": {d: _finite(np.exp(v)) for d, v in zip(domains, self.log_B)},
+            "b": {d: _finite(v) for d, v in zip(domains, self.b)},
+        }
+
+
+def _gauge_basis(k: int) -> np.ndarray:
+    """An orthonormal basis (k, k-1) of the vectors summing to zero."""
+    q, _ = np.linalg.qr(np.column_stack([np.ones(k), np.eye(k)[:, : k - 1]]))
+    return q[:, 1:]
+
+
+class DataMixingLaw(Law):
+    """L_i = c_i + k_i * exp(t_i . r), sum_j t_ij = 0 (the gauge k_i absorbs)."""
+
+    name = "dml"
+    loo_method = "exact (warm-started refits)"
+
+    def __init__(self, *, loo_time_budget: float = 0.2) -> None:
+        self.loo_time_budget = loo_time_budget
+
+    def min_trials(self, k: int) -> int:
+        return k + 3  # k+1 parameters per domain, and something left to judge the fit
+
+    @staticmethod
+    def _linear(G: np.ndarray, y: np.ndarray) -> np.ndarray:
+        A = np.column_stack([np.ones_like(G), G])
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        return coef
+
+    def _solve(self, RP: np.ndarray, y: np.ndarray, theta0: np.ndarray, max_nfev: int):
+        """Least squares over theta = (c, k, z) with the analytic Jacobian (MINPACK LM)."""
+
+        def residual(theta: np.ndarray) -> np.ndarray:
+            G = np.exp(np.clip(RP @ theta[2:], -EXP_CLIP, EXP_CLIP))
+            return theta[0] + theta[1] * G - y
+
+        def jacobian(theta: np.ndarray) -> np.ndarray:
+            G = np.exp(np.clip(RP @ theta[2:], -EXP_CLIP, EXP_CLIP))
+            return np.column_stack([np.ones_like(G), G, (theta[1] * G)[:, None] * RP])
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                return least_squares(residual, theta0, jac=jacobian, method="lm", max_nfev=max_nfev)
+            except (ValueError, np.linalg.LinAlgError):
+                return None
+
+    def _starts(self, R: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        """Log-linear fits log(y - c0) = a + u.r for a few floors c0 below the data.
+
+        The exponent's gauge part (u's mean) goes into k; (c, k) is then refitted linearly.
+        """
+        spread = float(np.ptp(y)) + 1e-3
+        RP = R @ self._P
+        starts = []
+        A = np.column_stack([np.ones(len(y)), R])
+        for delta in (0.1, 0.5, 2.0):
+            c0 = float(y.min()) - delta * spread
+            u, *_ = np.linalg.lstsq(A, np.log(y - c0), rcond=None)
+            z = self._P.T @ u[1:]
+            G = np.exp(np.clip(RP @ z, -EXP_CLIP, EXP_CLIP))
+            starts.append(np.concatenate([self._linear(G, y), z]))
+        return starts
+
+    def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
+        n, k = R.shape
+        self._P = _gauge_basis(k)
+        RP = R @ self._P
+        self.theta = np.empty((k, k + 1))
+        for i in range(k):
+            y = Y[:, i]
+            best = None
+            for theta0 in self._starts(R, y):
+                result = self._solve(RP, y, theta0, max_nfev=400)
+                if result is not None and np.all(np.isfinite(result.x)):
+                    if best is None or result.cost < best.cost:
+                        best = result
+            if best is None:
+                raise LawFitError("dml: least squares did not converge (singular fit)")
+            self.theta[i] = best.x
+        self.c, self.kk = self.theta[:, 0], self.theta[:, 1]
+        self.t = self.theta[:, 2:] @ self._P.T  # (k, k), rows sum to 0
+        if not (np.all(np.isfinite(self.t)) and np.all(np.isfinite(self.c))):
+            raise LawFitError("dml: singular fit (non-finite parameters)")
+
+    def predict(self, R: np.ndarray) -> np.ndarray:
+        R = np.asarray(R, float)
+        return self.c + self.kk * np.exp(np.clip(R @ self.t.T, -EXP_CLIP, EXP_CLIP))
+
+    def _loo(self, R: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Refit without each trial (warm start); out of time: first-order for the rest."""
+        n, k = R.shape
+        RP = R @ self._P
+        out = np.full((n, k), np.nan)
+        deadline = time.perf_counter() + self.loo_time_budget
+        refits = 0
+        for j in range(n):
+            if time.perf_counter() > deadline:
+                break
+            keep = np.arange(n) != j
+            for i in range(k):
+                result = self._solve(RP[keep], Y[keep, i], self.theta[i], max_nfev=100)
+                theta = result.x if result is not None else self.theta[i]
+                out[j, i] = theta[0] + theta[1] * np.exp(
+                    np.clip(RP[j] @ theta[2:], -EXP_CLIP, EXP_CLIP)
+                )
+            refits += 1
+        if refits < n:  # the rest: first-order (hat matrix of the Jacobian at the fit)
+            for i in range(k):
+                G = np.exp(np.clip(RP @ self.theta[i, 2:], -EXP_CLIP, EXP_CLIP))
+                J = np.column_stack([np.ones(n), G, (self.kk[i] * G)[:, None] * RP])
+                approx = _loo_from_hat(Y[:, i], self.fitted[:, i], _hat_diagonal(J))
+                out[refits:, i] = approx[refits:]
+            self.loo_method = (
+                f"exact refits for {refits} of {n} trials, first-order (Jacobian hat matrix) "
+                "for the rest"
+            )
+        return out
+
+    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        return {
+            "form": "L_i = c_i + k_i * exp(sum_j t_ij r_j), sum_j t_ij = 0",
+            "c": {d: _finite(v) for d, v in zip(domains, self.c)},
+            "k": {d: _finite(v) for d, v in zip(domains, self.kk)},
+            "t": {
+                d: {e: _finite(v) for e, v in zip(domains, row)}
+                for d, row in zip(domains, self.t)
+            },
+        }
+
+
+def scheffe_features(R: np.ndarray) -> np.ndarray:
+    """[r_1..r_k, r_i r_j for i < j]: the Scheffé quadratic mixture model's terms."""
+    R = np.atleast_2d(np.asarray(R, float))
+    iu, ju = np.triu_indices(R.shape[1], 1)
+    return np.hstack([R, R[:, iu] * R[:, ju]])
+
+
+class RegMixLaw(Law):
+    """Ridge regression of each domain's loss on Scheffé quadratic mixture terms."""
+
+    name = "regmix"
+    loo_method = "exact (hat matrix of the ridge regression)"
+
+    def min_trials(self, k: int) -> int:
+        return k + 2
+
+    def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
+        n, k = R.shape
+        Phi = scheffe_features(R)
+        p = Phi.shape[1]
+        D = np.diag([0.0] * k + [1.0] * (p - k))  # the linear terms (incl. the level) are free
+        if np.linalg.matrix_rank(Phi[:, :k]) < k:
+            raise LawFitError("regmix: the trials' mixtures do not span the simplex (singular)")
+        self.coef = np.empty((k, p))
+        self.alpha = np.empty(k)
+        self._loo_pred = np.empty((n, k))
+        # with fewer trials than terms the interactions must be penalised
+        grid = [a for a in RIDGE_GRID if a > 0 or n > p + 1]
+        for i in range(k):
+            y = Y[:, i]
+            best = (np.inf, None, None, None)
+            for alpha in grid:
+                gram = Phi.T @ Phi + alpha * D
+                coef = np.linalg.lstsq(gram, Phi.T @ y, rcond=None)[0]
+                fitted = Phi @ coef
+                loo = _loo_from_hat(y, fitted, _hat_diagonal(Phi, alpha * D))
+                err = float(np.nanmean((loo - y) ** 2)) if np.any(np.isfinite(loo)) else np.inf
+                if err < best[0]:
+                    best = (err, alpha, coef, loo)
+            if best[2] is None:
+                raise LawFitError("regmix: singular regression")
+            _, self.alpha[i], self.coef[i], self._loo_pred[:, i] = best
+
+    def predict(self, R: np.ndarray) -> np.ndarray:
+        return scheffe_features(R) @ self.coef.T
+
+    def _loo(self, R: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        return self._loo_pred
+
+    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        k = len(domains)
+        iu, ju = np.triu_indices(k, 1)
+        terms = list(domains) + [f"{domains[a]}*{domains[b]}" for a, b in zip(iu, ju)]
+        return {
+            "form": "L_i = sum_j a_ij r_j + sum_{j<l} a_ijl r_j r_l (ridge on interactions)",
+            "ridge": {d: float(a) for d, a in zip(domains, self.alpha)},
+            "coef": {
+                d: {term: _finite(v) for term, v in zip(terms, row)}
+                for d, row in zip(domains, self.coef)
+            },
+        }
+
+
+def make_law(name: str) -> Law:
+    if name == "bimix":
+        return BiMixLaw()
+    if name == "dml":
+        return DataMixingLaw()
+    if name == "regmix":
+        return RegMixLaw()
+    raise ValueError(f"unknown mixing law {name!r} (choose from {', '.join(LAWS)})")

@@ -1,0 +1,335 @@
+"""Mixing-law samplers: fit a law of per-domain loss vs. mixture, propose its minimiser.
+
+The seed's BiMix and Data Mixing Laws baselines, and RegMix: Sobol-on-simplex start-up, then
+at every trial the law is fitted to all completed trials' per-domain losses (the trial user attr
+``losses``, domain -> loss, that optuna-mix objectives record) and the mixture that minimises
+the criterion under the fitted law is proposed. What the law saw and why it proposed what it did
+is kept on the trial as the user attr ``f"mixing_law.{mixture name}"`` (``mixing_law.mix`` in
+studies built from a config): fitted parameters, R^2 per domain on the fitted trials, leave-one-out
+errors, the predicted value, and whether the proposal is the minimiser or, because that mixture
+had already been evaluated, the best not-yet-evaluated candidate. A law that cannot be fitted
+falls back to Sobol for that trial and says why in the same attr; it never fails the study.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.samplers import BaseSampler
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_mix.criteria import CRITERIA
+from optuna_mix.samplers._base import MixtureSampler, running_trials
+from optuna_mix.samplers._laws import LAWS, Law, LawFitError, make_law
+from optuna_mix.samplers._optimize import minimize_on_simplex
+from optuna_mix.samplers._simplex import (
+    PROPOSAL_PREFIX,
+    Mixture,
+    normalise_weights,
+    project_to_simplex,
+)
+from optuna_mix.samplers.sobol import _stable_seed, sobol_simplex_points
+
+ATTR_PREFIX = "mixing_law."
+_logger = optuna.logging.get_logger(__name__)
+
+
+def _tv_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Total variation distance (half the L1 distance) between mixtures, broadcasting."""
+    return 0.5 * np.abs(np.asarray(a) - np.asarray(b)).sum(axis=-1)
+
+
+def _round(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {key: _round(v) for key, v in x.items()}
+    if isinstance(x, float):
+        return float(f"{x:.6g}") if np.isfinite(x) else None
+    return x
+
+
+class MixingLawSampler(MixtureSampler):
+    """Fit a mixing law to the evaluated trials and propose the mixture it predicts is best.
+
+    Args:
+        law: ``"bimix"`` (L_i = B_i r_i^-b_i), ``"dml"`` (Data Mixing Laws,
+            L_i = c_i + k_i exp(sum_j t_ij r_j)) or ``"regmix"`` (RegMix: a regression of the
+            loss on the mixture, then the mean of the ``top_k`` best predicted of
+            ``n_candidates`` random mixtures).
+        n_startup_trials: trials with per-domain losses needed before the first fit; until
+            then the sampler proposes a scrambled Sobol sequence on the simplex (point
+            ``trial.number``, as :class:`SobolMixtureSampler` does).
+        criterion: how per-domain losses make the trial value (``"mean"``, ``"max"``,
+            ``"median"``); ``None`` detects it from the completed trials.
+        losses_attr: the trial user attr holding the per-domain losses (domain -> loss).
+        min_distance: a proposal closer than this (total variation, i.e. half the L1 distance)
+            to an evaluated or running trial's mixture counts as already evaluated; the best
+            not-yet-evaluated candidate is proposed instead, so the budget is not wasted.
+        n_candidates, top_k: RegMix's random candidates and how many of the best are averaged.
+        seed: seed of the Sobol start-up, the candidates and the independent sampler.
+        independent_sampler: sampler for parameters outside any mixture (default: Random).
+    """
+
+    def __init__(
+        self,
+        law: str = "bimix",
+        *,
+        n_startup_trials: int = 10,
+        criterion: str | None = None,
+        losses_attr: str = "losses",
+        min_distance: float = 0.02,
+        n_candidates: int = 20000,
+        top_k: int = 100,
+        seed: int | None = None,
+        independent_sampler: BaseSampler | None = None,
+    ) -> None:
+        if law not in LAWS:
+            raise ValueError(f"unknown mixing law {law!r} (choose from {', '.join(LAWS)})")
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int):
+            raise ValueError(f"n_startup_trials must be an integer, got {n_startup_trials!r}")
+        if n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
+        if criterion is not None and criterion not in CRITERIA:
+            raise ValueError(
+                f"unknown criterion {criterion!r} (choose from {', '.join(CRITERIA)})"
+            )
+        if not 0.0 <= float(min_distance) < 1.0:
+            raise ValueError(f"min_distance must be in [0, 1), got {min_distance}")
+        if int(n_candidates) < 1 or not 1 <= int(top_k) <= int(n_candidates):
+            raise ValueError("need n_candidates >= top_k >= 1")
+        super().__init__(seed=seed, independent_sampler=independent_sampler)
+        self.law = law
+        self.n_startup_trials = n_startup_trials
+        self.criterion = criterion
+        self.losses_attr = losses_attr
+        self.min_distance = float(min_distance)
+        self.n_candidates = int(n_candidates)
+        self.top_k = int(top_k)
+        self._sequence_seed = (
+            seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        )
+
+    # -- the proposal ----------------------------------------------------------------------
+    def propose_mixture(self, study: Study, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
+        started = time.perf_counter()
+        attr_key = ATTR_PREFIX + mixture.name
+        R, Y, values = self._training_data(study, mixture)
+        n = len(R)
+        info: dict[str, Any] = {"law": self.law, "n_trials_fitted": n}
+        try:
+            if n < max(self.n_startup_trials, 1):
+                info.update(status="startup", reason=f"{n} of {self.n_startup_trials} start-up trials")
+                w = self._sobol(trial, mixture)
+            else:
+                w = self._fit_and_propose(study, trial, mixture, R, Y, values, info)
+                info["status"] = "fitted"
+        except Exception as e:  # a law that cannot be fitted never fails the study
+            reason = str(e) if isinstance(e, LawFitError) else f"{type(e).__name__}: {e}"
+            _logger.warning(f"trial {trial.number}: {self.law} law not used ({reason}); Sobol")
+            info = {"law": self.law, "n_trials_fitted": n, "status": "fallback",
+                    "reason": reason, "proposal": "sobol"}
+            w = self._sobol(trial, mixture)
+        info["seconds"] = round(time.perf_counter() - started, 4)
+        study._storage.set_trial_user_attr(trial._trial_id, attr_key, _round(info))
+        return w
+
+    def _sobol(self, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
+        seed = _stable_seed(self._sequence_seed, mixture.name)
+        return sobol_simplex_points(mixture.k, 1, seed=seed, skip=trial.number)[0]
+
+    def _fit_and_propose(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        mixture: Mixture,
+        R: np.ndarray,
+        Y: np.ndarray,
+        values: np.ndarray,
+        info: dict[str, Any],
+    ) -> np.ndarray:
+        if len(study.directions) != 1:
+            raise LawFitError("multi-objective study: no single criterion to minimise")
+        if n_missing := self._n_without_losses(study, mixture):
+            info["trials_without_losses"] = n_missing
+        criterion = self.criterion or self._detect_criterion(Y, values)
+        crit = CRITERIA[criterion]
+        sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+        law = make_law(self.law).fit(R, Y)
+        domains = list(mixture.domains)
+
+        def score(W: np.ndarray) -> np.ndarray:
+            return sign * crit(law.predict(np.atleast_2d(W)))
+
+        loo_value = crit(law.loo) if law.loo is not None else np.full(len(R), np.nan)
+        ok = np.isfinite(loo_value)
+        info.update(
+            criterion=criterion,
+            params=law.describe(domains),
+            r2={d: float(v) for d, v in zip(domains, law.r2)},
+            loo_rmse={
+                d: float(np.sqrt(np.nanmean((law.loo[:, i] - Y[:, i]) ** 2)))
+                if np.any(np.isfinite(law.loo[:, i])) else None
+                for i, d in enumerate(domains)
+            },
+            loo_rmse_value=float(np.sqrt(np.mean((loo_value[ok] - values[ok]) ** 2)))
+            if ok.any() else None,
+            loo_method=law.loo_method,
+        )
+        if self.law == "regmix":
+            proposal, candidates = self._regmix_proposal(trial, mixture, score)
+        else:
+            proposal, candidates = self._minimiser(mixture, R, values * sign, score, law)
+        w, note = self._not_yet_evaluated(study, trial, mixture, proposal, candidates, score)
+        info.update(
+            proposal=note,
+            predicted_value=float(sign * score(w)[0]),
+            best_observed_value=float(np.min(values) if sign > 0 else np.max(values)),
+        )
+        return w
+
+    def _minimiser(
+        self,
+        mixture: Mixture,
+        R: np.ndarray,
+        signed_values: np.ndarray,
+        score: Callable[[np.ndarray], np.ndarray],
+        law: Law,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Multi-start SLSQP of the law's criterion on the simplex (constraint held exactly)."""
+        k = mixture.k
+        pool = sobol_simplex_points(k, 1024, seed=_stable_seed(self._sequence_seed, "pool"))
+        pool_scores = score(pool)
+        starts = [pool[i] for i in np.argsort(pool_scores)[:5]]
+        starts += [R[i] for i in np.argsort(signed_values)[:2]]
+        starts.append(np.full(k, 1.0 / k))
+        optima = []
+        for start in starts:
+            w, value = minimize_on_simplex(lambda x: float(score(x)[0]), start[None, :])
+            if np.isfinite(value):
+                optima.append(w)
+        if not optima:
+            raise LawFitError("the fitted law has no finite minimum on the simplex")
+        optima = np.vstack(optima)
+        best = optima[np.argmin(score(optima))]
+        # candidates near the minimiser at growing distances, then the rest of the simplex
+        blends = np.vstack(
+            [(1 - lam) * best + lam * pool[:256] for lam in (0.03, 0.06, 0.1, 0.2, 0.4)]
+        )
+        return best, np.vstack([optima, blends, pool])
+
+    def _regmix_proposal(
+        self, trial: FrozenTrial, mixture: Mixture, score: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """RegMix: the mean of the top-k predicted of many random (flat Dirichlet) mixtures."""
+        rng = np.random.default_rng([_stable_seed(self._sequence_seed, mixture.name), trial.number])
+        candidates = rng.dirichlet(np.ones(mixture.k), size=self.n_candidates)
+        scores = score(candidates)
+        order = np.argsort(scores)
+        proposal = project_to_simplex(candidates[order[: self.top_k]].mean(axis=0))
+        return proposal, candidates[order[: 4 * self.top_k]]
+
+    def _not_yet_evaluated(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        mixture: Mixture,
+        proposal: np.ndarray,
+        candidates: np.ndarray,
+        score: Callable[[np.ndarray], np.ndarray],
+    ) -> tuple[np.ndarray, str]:
+        seen, numbers = self._evaluated_mixtures(study, trial, mixture)
+        if len(seen) == 0 or self.min_distance <= 0:
+            return project_to_simplex(proposal), "minimiser"
+        distance = _tv_distance(proposal[None, :], seen)
+        if distance.min() >= self.min_distance:
+            return project_to_simplex(proposal), "minimiser"
+        twin = numbers[int(np.argmin(distance))]
+        candidates = np.vstack([project_to_simplex(c) for c in candidates])
+        far = _tv_distance(candidates[:, None, :], seen[None, :, :]).min(axis=1) >= self.min_distance
+        if not far.any():
+            return project_to_simplex(proposal), f"minimiser (trial #{twin} is as close)"
+        options = candidates[far]
+        w = options[int(np.argmin(score(options)))]
+        return w, f"best not-yet-evaluated candidate (the minimiser was evaluated in trial #{twin})"
+
+    # -- data from the study ---------------------------------------------------------------
+    def _weights_of(self, trial: FrozenTrial, mixture: Mixture) -> np.ndarray | None:
+        stored = trial.user_attrs.get(mixture.name)
+        if isinstance(stored, dict) and all(d in stored for d in mixture.domains):
+            return np.array([float(stored[d]) for d in mixture.domains])
+        if all(p in trial.params for p in mixture.param_names):
+            return normalise_weights([trial.params[p] for p in mixture.param_names])
+        proposal = trial.system_attrs.get(PROPOSAL_PREFIX + mixture.name)
+        if proposal is not None:
+            return np.asarray(proposal, dtype=float)
+        return None
+
+    def _losses_of(self, trial: FrozenTrial, mixture: Mixture) -> np.ndarray | None:
+        losses = trial.user_attrs.get(self.losses_attr)
+        if not isinstance(losses, dict) or not all(d in losses for d in mixture.domains):
+            return None
+        try:
+            y = np.array([float(losses[d]) for d in mixture.domains])
+        except (TypeError, ValueError):
+            return None
+        return y if np.all(np.isfinite(y)) else None
+
+    def _training_data(
+        self, study: Study, mixture: Mixture
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, losses, values = [], [], []
+        for t in self.completed_trials(study):
+            if t.value is None or not np.isfinite(t.value):
+                continue
+            w, y = self._weights_of(t, mixture), self._losses_of(t, mixture)
+            if w is not None and y is not None:
+                rows.append(w)
+                losses.append(y)
+                values.append(float(t.value))
+        k = mixture.k
+        return (
+            np.array(rows).reshape(-1, k),
+            np.array(losses).reshape(-1, k),
+            np.array(values),
+        )
+
+    def _n_without_losses(self, study: Study, mixture: Mixture) -> int:
+        return sum(
+            self._weights_of(t, mixture) is not None and self._losses_of(t, mixture) is None
+            for t in self.completed_trials(study)
+        )
+
+    def _evaluated_mixtures(
+        self, study: Study, trial: FrozenTrial, mixture: Mixture
+    ) -> tuple[np.ndarray, list[int]]:
+        """Mixtures of the complete, pruned and running trials (other than ``trial``)."""
+        states = (TrialState.COMPLETE, TrialState.PRUNED)
+        trials = study._get_trials(deepcopy=False, states=states, use_cache=True)
+        trials = list(trials) + running_trials(study, exclude=trial)
+        points, numbers = [], []
+        for t in trials:
+            if t.number == trial.number:
+                continue
+            w = self._weights_of(t, mixture)
+            if w is not None:
+                points.append(w)
+                numbers.append(t.number)
+        return np.array(points).reshape(-1, mixture.k), numbers
+
+    @staticmethod
+    def _detect_criterion(Y: np.ndarray, values: np.ndarray) -> str:
+        for name, fn in CRITERIA.items():
+            if np.allclose(fn(Y), values, rtol=1e-6, atol=1e-9):
+                return name
+        raise LawFitError(
+            "the trial values are not the mean, max or median of the per-domain losses; "
+            "pass criterion= to the sampler"
+        )
+
+    def reseed_rng(self) -> None:
+        # the Sobol start-up design stays shared across workers (as in SobolMixtureSampler)
+        self._independent_sampler.reseed_rng()

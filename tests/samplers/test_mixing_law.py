@@ -1,0 +1,234 @@
+"""MixingLawSampler: Optuna's conformance suite, law recovery, fallbacks, dedup, attrs."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import optuna
+import pytest
+from optuna.testing.pytest_samplers import (
+    BasicSamplerTestCase,
+    MultiObjectiveSamplerTestCase,
+    RelativeSamplerTestCase,
+)
+
+from optuna_mix import suggest_mixture
+from optuna_mix.samplers import MixingLawSampler
+from optuna_mix.samplers._laws import LawFitError, make_law
+from optuna_mix.samplers._optimize import minimize_on_simplex
+from optuna_mix.samplers.sobol import sobol_simplex_points
+from optuna_mix.surfaces import make_surface
+
+DOMAINS = ["books", "web", "code", "papers"]
+ATTR = "mixing_law.mix"
+
+
+@pytest.fixture(params=["bimix", "dml", "regmix"])
+def law(request) -> str:
+    return request.param
+
+
+class TestMixingLawConformance(
+    BasicSamplerTestCase, RelativeSamplerTestCase, MultiObjectiveSamplerTestCase
+):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: MixingLawSampler(law="dml", n_startup_trials=3, seed=0)
+
+
+# -- objectives built from each law's own form ----------------------------------------------
+def bimix_losses(rng: np.random.Generator, k: int):
+    B = rng.uniform(2.0, 3.0, k)
+    b = rng.uniform(0.05, 0.15, k)
+    return lambda w: B * np.clip(w, 1e-6, 1.0) ** (-b)
+
+
+def dml_losses(rng: np.random.Generator, k: int):
+    surface = make_surface("dml", k, seed=int(rng.integers(1000)))
+    return surface.losses
+
+
+def regmix_losses(rng: np.random.Generator, k: int):
+    """Convex quadratics with interior minima: exactly the Scheffé quadratic family."""
+    centres = rng.dirichlet(np.full(k, 4.0), size=k)
+    scales = rng.uniform(0.5, 2.0, k)
+    base = rng.uniform(2.5, 3.5, k)
+    return lambda w: base + scales * np.sum((np.atleast_2d(w)[:, None, :] - centres) ** 2, -1).squeeze()
+
+
+FORMS = {"bimix": bimix_losses, "dml": dml_losses, "regmix": regmix_losses}
+NOISE = 0.005
+
+
+def law_objective(losses_fn, noise: float = NOISE, seed: int = 0):
+    def objective(trial: optuna.Trial) -> float:
+        weights = suggest_mixture(trial, DOMAINS)
+        w = np.array([weights[d] for d in DOMAINS])
+        rng = np.random.default_rng([seed, trial.number])
+        losses = np.asarray(losses_fn(w)) + rng.normal(0, noise, len(DOMAINS))
+        trial.set_user_attr("losses", dict(zip(DOMAINS, map(float, losses))))
+        return float(np.mean(losses))
+
+    return objective
+
+
+def true_optimum(losses_fn) -> float:
+    starts = sobol_simplex_points(len(DOMAINS), 256, seed=0)
+    values = np.array([np.mean(losses_fn(s)) for s in starts])
+    _, value = minimize_on_simplex(
+        lambda w: float(np.mean(losses_fn(w))), starts[np.argsort(values)[:8]]
+    )
+    return value
+
+
+@pytest.mark.parametrize("law_name", ["bimix", "dml", "regmix"])
+def test_each_law_recovers_a_near_optimal_mixture_from_its_own_form(law_name):
+    losses_fn = FORMS[law_name](np.random.default_rng(3), len(DOMAINS))
+    optimum = true_optimum(losses_fn)
+    study = optuna.create_study(sampler=MixingLawSampler(law=law_name, n_startup_trials=20, seed=1))
+    study.optimize(law_objective(losses_fn), n_trials=24)
+    fitted = [t for t in study.trials if t.user_attrs[ATTR]["status"] == "fitted"]
+    assert len(fitted) == 4
+    first = fitted[0]
+    assert first.user_attrs[ATTR]["proposal"] == "minimiser"
+    w = np.array([first.user_attrs["mix"][d] for d in DOMAINS])
+    regret = float(np.mean(losses_fn(w))) - optimum
+    # a small regret: well below the spread of the start-up design's values
+    startup_values = [np.mean(losses_fn(np.array([t.user_attrs["mix"][d] for d in DOMAINS])))
+                      for t in study.trials[:20]]
+    assert regret < 0.005, (law_name, regret)
+    assert regret < 0.1 * (np.median(startup_values) - optimum)
+
+
+def test_law_fits_report_r2_and_loo_on_their_own_form(law):
+    losses_fn = FORMS[law](np.random.default_rng(0), len(DOMAINS))
+    R = sobol_simplex_points(len(DOMAINS), 32, seed=2)
+    Y = np.vstack([losses_fn(r) for r in R]) + np.random.default_rng(1).normal(0, NOISE, (32, 4))
+    fitted = make_law(law).fit(R, Y)
+    assert fitted.r2.shape == (4,) and np.all(fitted.r2 > 0.8)
+    rmse = np.sqrt(np.nanmean((fitted.loo - Y) ** 2, axis=0))
+    assert np.all(rmse < 0.05)
+    np.testing.assert_allclose(fitted.predict(R), fitted.fitted)
+
+
+def test_startup_is_sobol_then_the_law_with_attrs_explaining_the_proposal(law):
+    losses_fn = FORMS["dml"](np.random.default_rng(0), len(DOMAINS))
+    study = optuna.create_study(sampler=MixingLawSampler(law=law, n_startup_trials=10, seed=0))
+    study.optimize(law_objective(losses_fn), n_trials=12)
+    sobol = sobol_simplex_points(len(DOMAINS), 10, seed=None)  # shape only
+    assert sobol.shape == (10, 4)
+    for t in study.trials[:10]:
+        assert t.user_attrs[ATTR]["status"] == "startup"
+    info = study.trials[11].user_attrs[ATTR]
+    assert info["status"] == "fitted" and info["law"] == law
+    assert info["n_trials_fitted"] == 11
+    assert info["criterion"] == "mean"
+    assert set(info["r2"]) == set(DOMAINS) and set(info["loo_rmse"]) == set(DOMAINS)
+    assert info["loo_rmse_value"] is not None and info["loo_method"]
+    assert info["params"]["form"]
+    assert np.isfinite(info["predicted_value"])
+    for t in study.trials:
+        w = np.array([t.user_attrs["mix"][d] for d in DOMAINS])
+        assert np.all(w >= 0) and abs(w.sum() - 1.0) <= 1e-12
+
+
+def test_too_few_trials_or_no_losses_falls_back_to_sobol_and_says_why():
+    study = optuna.create_study(sampler=MixingLawSampler(law="dml", n_startup_trials=2, seed=0))
+    losses_fn = FORMS["dml"](np.random.default_rng(0), len(DOMAINS))
+    study.optimize(law_objective(losses_fn), n_trials=4)  # dml needs k + 3 = 7 trials
+    info = study.trials[3].user_attrs[ATTR]
+    assert info["status"] == "fallback" and "at least 7 trials" in info["reason"]
+
+    def no_losses(trial):
+        return sum(suggest_mixture(trial, DOMAINS).values())
+
+    study = optuna.create_study(sampler=MixingLawSampler(law="bimix", n_startup_trials=2, seed=0))
+    study.optimize(no_losses, n_trials=4)
+    info = study.trials[3].user_attrs[ATTR]
+    assert info["status"] == "startup"  # no trial has per-domain losses: still starting up
+    assert len({tuple(t.params.values()) for t in study.trials}) == 4
+
+
+def test_singular_fit_falls_back_and_the_study_goes_on(law):
+    def flat(trial):
+        suggest_mixture(trial, DOMAINS)
+        trial.set_user_attr("losses", dict.fromkeys(DOMAINS, 3.0))
+        return 3.0
+
+    study = optuna.create_study(sampler=MixingLawSampler(law=law, n_startup_trials=0, seed=0))
+    # every trial at the same mixture: no law can be fitted to that
+    for _ in range(8):
+        study.enqueue_trial({f"mix.{d}": 0.25 for d in DOMAINS})
+    study.optimize(flat, n_trials=10)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    info = study.trials[9].user_attrs[ATTR]
+    assert info["status"] in ("fallback", "fitted")
+    if info["status"] == "fallback":
+        assert info["reason"]
+
+
+def test_an_evaluated_minimiser_is_not_proposed_again():
+    losses_fn = FORMS["bimix"](np.random.default_rng(3), len(DOMAINS))
+    sampler = MixingLawSampler(law="bimix", n_startup_trials=12, seed=0, min_distance=0.05)
+    study = optuna.create_study(sampler=sampler)
+    objective = law_objective(losses_fn, noise=0.0)
+    study.optimize(objective, n_trials=13)
+    minimiser = study.trials[12].user_attrs["mix"]
+    assert study.trials[12].user_attrs[ATTR]["proposal"] == "minimiser"
+    study.optimize(objective, n_trials=3)
+    seen = np.array([[t.user_attrs["mix"][d] for d in DOMAINS] for t in study.trials])
+    for j in range(13, 16):
+        others = np.delete(seen, j, axis=0)
+        assert 0.5 * np.abs(others - seen[j]).sum(1).min() >= 0.05 - 1e-9
+    assert "not-yet-evaluated" in study.trials[13].user_attrs[ATTR]["proposal"]
+    assert minimiser  # the first proposal stays recorded
+
+
+def test_max_criterion_is_detected_and_other_params_are_sampled():
+    losses_fn = FORMS["dml"](np.random.default_rng(0), len(DOMAINS))
+
+    def objective(trial):
+        weights = suggest_mixture(trial, DOMAINS)
+        x = trial.suggest_float("lr", 1e-4, 1e-2, log=True)
+        losses = losses_fn(np.array([weights[d] for d in DOMAINS]))
+        trial.set_user_attr("losses", dict(zip(DOMAINS, map(float, losses))))
+        return float(np.max(losses)) + 0 * x
+
+    study = optuna.create_study(sampler=MixingLawSampler(law="regmix", n_startup_trials=8, seed=0))
+    study.optimize(objective, n_trials=10)
+    assert study.trials[9].user_attrs[ATTR]["criterion"] == "max"
+    assert all(1e-4 <= t.params["lr"] <= 1e-2 for t in study.trials)
+
+
+def test_fit_and_proposal_at_64_trials_is_quick(law):
+    losses_fn = FORMS["dml"](np.random.default_rng(0), len(DOMAINS))
+    study = optuna.create_study(sampler=MixingLawSampler(law=law, n_startup_trials=64, seed=0))
+    study.optimize(law_objective(losses_fn), n_trials=64)
+    study.sampler.n_startup_trials = 0
+    started = time.perf_counter()
+    study.optimize(law_objective(losses_fn), n_trials=1)
+    assert study.trials[-1].user_attrs[ATTR]["status"] == "fitted"
+    assert time.perf_counter() - started < 2.0  # ~0.5 s budget, slack for a busy machine
+
+
+def test_bad_arguments_are_value_errors():
+    with pytest.raises(ValueError, match="unknown mixing law"):
+        MixingLawSampler(law="chinchilla")
+    with pytest.raises(ValueError, match="criterion"):
+        MixingLawSampler(law="dml", criterion="sum")
+    with pytest.raises(ValueError, match="n_startup_trials"):
+        MixingLawSampler(law="dml", n_startup_trials=-1)
+    with pytest.raises(LawFitError):
+        make_law("dml").fit(np.full((3, 4), 0.25), np.ones((3, 4)))
+
+
+def test_the_factory_builds_each_law_from_config_options():
+    from optuna_mix.sampler_factory import create_sampler, validate_sampler_options
+
+    for name in ("bimix", "dml", "regmix"):
+        sampler = create_sampler(name, {"n_startup_trials": 5}, seed=3)
+        assert isinstance(sampler, MixingLawSampler) and sampler.law == name
+        assert sampler.n_startup_trials == 5
+    problems = validate_sampler_options("dml", {"n_startup": 5}, DOMAINS)
+    assert problems and "unknown option 'n_startup'" in problems[0]
