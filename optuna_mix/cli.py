@@ -233,6 +233,11 @@ def list_studies(storage: str | None) -> None:
         click.echo(f"{s.study_name}\t{s.n_trials} trials\tbest {best}")
 
 
+from optuna_mix.compare import compare as compare_command  # noqa: E402  (the seed's table)
+
+study.add_command(compare_command)
+
+
 @cli.command()
 @storage_option
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -253,6 +258,7 @@ def main() -> None:
     """Entry point: click's own usage errors also come out as one line with exit code 2."""
     try:
         cli.main(prog_name="optuna-mix", standalone_mode=False)
+        sys.exit(0)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:

@@ -13,15 +13,38 @@ from optuna_mix.samplers._simplex import (
     normalise_weights,
 )
 from optuna_mix.samplers.fixed import FixedMixtureSampler
-from optuna_mix.samplers.mixing_law import MixingLawSampler
 from optuna_mix.samplers.sobol import SobolMixtureSampler, sobol_simplex_points
 from optuna_mix.samplers.uniform import UniformMixtureSampler
+
+# Samplers that need torch/BoTorch load on first use, so that the CLI and the light samplers
+# start in a fraction of a second (PEP 562 module __getattr__).
+_LAZY = {
+    "SimplexGPSampler": "optuna_mix.samplers.gp",
+    "Recommendation": "optuna_mix.samplers.gp",
+    "MixingLawSampler": "optuna_mix.samplers.mixing_law",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 __all__ = [
     "FixedMixtureSampler",
     "Mixture",
     "MixingLawSampler",
     "MixtureSampler",
+    "Recommendation",
+    "SimplexGPSampler",
     "SobolMixtureSampler",
     "UniformMixtureSampler",
     "cube_to_simplex",

@@ -9,7 +9,6 @@ import numpy as np
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
-from scipy.stats import qmc
 
 from optuna_mix.samplers._base import MixtureSampler
 from optuna_mix.samplers._simplex import Mixture, cube_to_simplex
@@ -21,6 +20,8 @@ def sobol_simplex_points(k: int, n: int, *, seed: int | None, skip: int = 0) -> 
     Scrambling (Owen's, seeded) keeps the low discrepancy and avoids SciPy's unscrambled first
     point at the origin, which would be a degenerate (one-hot) mixture.
     """
+    from scipy.stats import qmc  # scipy.stats takes ~1 s to import: only when needed
+
     if k < 2:
         raise ValueError(f"a mixture needs at least 2 domains, got {k}")
     engine = qmc.Sobol(d=k - 1, scramble=True, seed=seed)

@@ -1,0 +1,125 @@
+"""The optuna-mix CLI end to end on SQLite: create, optimize, report, list, errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import DOMAINS, STUDIES
+from optuna_mix import cli
+from optuna_mix.objective import SurfaceEvaluator
+
+SURFACE = str(STUDIES / "surface-powerlaw5.toml")
+
+
+def run(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "optuna_mix.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("sampler", ["sobol", "uniform", "fixed"])
+def test_create_then_optimize_gives_complete_trials_on_the_simplex(sampler, tmp_path):
+    name = f"pl-{sampler}"
+    created = run("study", "create", "--config", SURFACE, "--sampler", sampler,
+                  "--study-name", name, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    done = run("study", "optimize", "--study-name", name, "--n-trials", "20", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "best trial" in done.stdout
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna-mix.db'}")
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 20 == len(study.trials)
+    for t in trials:
+        assert abs(sum(t.user_attrs["mix"].values()) - 1) <= 1e-9
+        assert set(t.user_attrs["losses"]) == set(DOMAINS)
+        assert t.value == pytest.approx(sum(t.user_attrs["losses"].values()) / 5)
+    if sampler == "fixed":
+        assert trials[0].user_attrs["mix"]["web"] == pytest.approx(0.7403, abs=1e-4)
+
+
+def test_optimize_without_n_trials_fills_the_budget_and_a_rerun_carries_on(tmp_path):
+    assert run("study", "create", "--config", SURFACE, cwd=tmp_path).returncode == 0
+    first = run("study", "optimize", "--study-name", "surface-powerlaw5", cwd=tmp_path)
+    assert first.returncode == 0 and "20 trials finished in this run" in first.stdout
+    again = run("study", "optimize", "--study-name", "surface-powerlaw5", cwd=tmp_path)
+    assert again.returncode == 0 and "0 trials finished in this run" in again.stdout
+
+
+def test_report_and_list(tmp_path):
+    run("study", "create", "--config", SURFACE, cwd=tmp_path)
+    run("study", "optimize", "--study-name", "surface-powerlaw5", "--n-trials", "12", cwd=tmp_path)
+    report = run("study", "report", "--study-name", "surface-powerlaw5", "--top", "5", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "top mixtures" in report.stdout and "per-domain validation loss" in report.stdout
+    assert "clusters among the best mixtures" in report.stdout
+    listed = run("study", "list", cwd=tmp_path)
+    assert "surface-powerlaw5\t12 trials" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("study", "optimize", "--study-name", "nope"), "no study named 'nope'"),
+        (("study", "create", "--config", "missing.toml"), "cannot read config"),
+        (("study", "create"), "Missing option '--config'"),
+        (("study", "create", "--config", SURFACE, "--sampler", "magic"), "unknown sampler"),
+        (("study", "list", "--storage", "not-a-url"), "is not a URL"),
+        (("study", "optimize", "--study-name", "x", "--n-trials", "0"), "--n-trials"),
+        (("study", "list", "--storage", "postgresql://root@127.0.0.1:5432/no_such_db"),
+         "cannot open storage"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(args, message, tmp_path):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_creating_twice_needs_load_if_exists(tmp_path):
+    assert run("study", "create", "--config", SURFACE, cwd=tmp_path).returncode == 0
+    again = run("study", "create", "--config", SURFACE, cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    joined = run("study", "create", "--config", SURFACE, "--load-if-exists", cwd=tmp_path)
+    assert joined.returncode == 0
+
+
+def test_ctrl_c_fails_only_the_running_trial_and_a_rerun_carries_on(in_tmp, monkeypatch):
+    original = SurfaceEvaluator.__call__
+
+    def interrupt_at_trial_3(self, trial, weights):
+        if trial.number == 3:
+            raise KeyboardInterrupt
+        return original(self, trial, weights)
+
+    monkeypatch.setattr(SurfaceEvaluator, "__call__", interrupt_at_trial_3)
+    monkeypatch.setattr(sys, "argv", ["optuna-mix", "study", "create", "--config", SURFACE])
+    with pytest.raises(SystemExit) as created:
+        cli.main()
+    assert created.value.code in (0, None)
+    monkeypatch.setattr(
+        sys, "argv", ["optuna-mix", "study", "optimize", "--study-name", "surface-powerlaw5"]
+    )
+    with pytest.raises(SystemExit) as interrupted:
+        cli.main()
+    assert interrupted.value.code == 130
+    study = optuna.load_study(study_name="surface-powerlaw5", storage="sqlite:///optuna-mix.db")
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE] * 3 + [TrialState.FAIL]
+
+    monkeypatch.setattr(SurfaceEvaluator, "__call__", original)
+    with pytest.raises(SystemExit) as resumed:
+        cli.main()
+    assert resumed.value.code in (0, None)
+    study = optuna.load_study(study_name="surface-powerlaw5", storage="sqlite:///optuna-mix.db")
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 20

@@ -1,0 +1,96 @@
+"""Study configs: the shipped ones load, every mistake gets its own clear line."""
+
+from __future__ import annotations
+
+import pytest
+
+from optuna_mix.config import ConfigError, load_config, parse_config
+from conftest import STUDIES
+
+SURFACE = {
+    "study": {"name": "s", "n_trials": 4, "seed": 0, "criterion": "mean"},
+    "sampler": {"name": "sobol"},
+    "objective": {"kind": "surface", "family": "dml", "noise": 0.01},
+    "domains": {"a": {}, "b": {}, "c": {}},
+}
+
+
+def _with(**tables):
+    raw = {k: dict(v) for k, v in SURFACE.items()}
+    for table, changes in tables.items():
+        raw[table] = {**raw.get(table, {}), **changes} if changes is not None else None
+        if raw[table] is None:
+            del raw[table]
+    return raw
+
+
+@pytest.mark.parametrize("path", sorted(STUDIES.glob("surface-*.toml")), ids=lambda p: p.name)
+def test_shipped_surface_studies_load(path):
+    config = load_config(path)
+    assert config.objective == "surface" and len(config.domains) >= 2
+
+
+def test_defaults_and_order():
+    config = parse_config(SURFACE)
+    assert config.domain_names == ["a", "b", "c"]
+    assert (config.sampler, config.criterion, config.n_trials) == ("sobol", "mean", 4)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (_with(study={"colour": 1}), "[study] unknown key 'colour'"),
+        (_with(study={"n_trials": "ten"}), "[study] n_trials must be an integer"),
+        (_with(study={"n_trials": 0}), "n_trials must be at least 1"),
+        (_with(study={"criterion": "avg"}), "unknown criterion 'avg'"),
+        (_with(sampler={"name": "magic"}), "unknown sampler 'magic'"),
+        (_with(sampler={"name": "sobol", "n_startup": 3}), "unknown option 'n_startup'"),
+        (_with(sampler={"name": "fixed"}), "fixed sampler needs weights"),
+        (_with(sampler={"name": "fixed", "weights": {"a": 0.5, "z": 0.5}}), "unknown domain(s) z"),
+        (_with(sampler={"name": "fixed", "weights": {"a": -1, "b": 2}}), "negative"),
+        (_with(sampler={"name": "fixed", "weights": {"a": 0.3, "b": 0.3}}), "sum to 0.6"),
+        (_with(objective={"kind": "quantum"}), "unknown kind 'quantum'"),
+        (_with(objective={"family": "cubic"}), "unknown surface family 'cubic'"),
+        (_with(objective={"noise": -1}), "noise must be >= 0"),
+        (_with(domains=None), "no [domains.<name>] tables"),
+        ({**SURFACE, "domains": {"a": {}}}, "at least 2 domains, got 1"),
+        ({**SURFACE, "extra": {}}, "unknown table [extra]"),
+        ({**SURFACE, "domains": {"a b": {}, "c": {}}}, "may use only letters"),
+    ],
+)
+def test_each_mistake_has_a_clear_message(raw, message):
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert message in str(info.value)
+
+
+def test_all_mistakes_are_reported_at_once():
+    raw = _with(study={"criterion": "avg", "n_trials": 0}, sampler={"name": "magic"})
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert len(info.value.problems) == 3
+
+
+def test_duplicate_domain_in_toml_is_refused(tmp_path):
+    path = tmp_path / "dup.toml"
+    path.write_text('[study]\nname = "x"\n[domains.a]\n[domains.b]\n[domains.a]\n')
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_missing_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_sampler_subtables_select_options_with_the_sampler():
+    raw = _with(sampler={"fixed": {"weights": {"a": 0.5, "b": 0.5}}})
+    config = parse_config(raw)
+    assert config.sampler == "sobol" and config.sampler_options == {}
+    fixed = config.with_sampler("fixed")
+    assert fixed.sampler == "fixed" and fixed.sampler_options == {"weights": {"a": 0.5, "b": 0.5}}
+
+
+def test_config_round_trips_through_json():
+    config = parse_config(SURFACE)
+    assert type(config).from_json(config.to_json()) == config

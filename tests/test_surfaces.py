@@ -1,0 +1,64 @@
+"""Analytic surfaces: seeded, a true optimum no candidate beats, noise of the stated size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optuna_mix.criteria import apply_criterion
+from optuna_mix.surfaces import make_surface
+
+
+@pytest.mark.parametrize("family", ["dml", "powerlaw"])
+@pytest.mark.parametrize("k", [2, 5, 10, 20])
+def test_optimum_beats_dense_random_candidates(family, k):
+    surface = make_surface(family, k, seed=3)
+    w_star, v_star = surface.optimum()
+    assert abs(w_star.sum() - 1) < 1e-12 and w_star.min() >= 0
+    candidates = np.random.default_rng(0).dirichlet(np.ones(k), size=20000)
+    assert v_star <= surface.value(candidates).min() + 1e-9
+    if k >= 5:  # the uniform mixture is not optimal
+        assert surface.regret(np.full(k, 1 / k)) > 0.005
+
+
+def test_dml_form_matches_its_formula():
+    s = make_surface("dml", 3, seed=0)
+    w = np.array([0.2, 0.3, 0.5])
+    expected = s.params["c"] + s.params["k"] * np.exp(s.params["t"] @ w)
+    np.testing.assert_allclose(s.losses(w), expected)
+
+
+def test_powerlaw_form_matches_its_formula():
+    s = make_surface("powerlaw", 3, seed=0)
+    w = np.array([0.2, 0.3, 0.5])
+    p = s.params
+    expected = p["a"] + p["b"] * (0.02 + p["T"] @ w) ** (-p["alpha"])
+    np.testing.assert_allclose(s.losses(w), expected)
+
+
+def test_same_seed_same_surface_other_seed_other_surface():
+    a, b, c = (make_surface("powerlaw", 5, seed=s) for s in (1, 1, 2))
+    w = np.full(5, 0.2)
+    assert np.array_equal(a.losses(w), b.losses(w))
+    assert not np.array_equal(a.losses(w), c.losses(w))
+
+
+def test_noise_is_the_std_of_the_mean_criterion():
+    s = make_surface("dml", 5, seed=0, noise=0.02)
+    rng = np.random.default_rng(0)
+    w = np.full(5, 0.2)
+    values = [apply_criterion("mean", s.noisy_losses(w, rng)) for _ in range(4000)]
+    assert np.std(values) == pytest.approx(0.02, rel=0.08)
+    assert np.mean(values) == pytest.approx(float(s.value(w)), abs=0.002)
+
+
+def test_max_criterion_has_its_own_optimum():
+    s = make_surface("powerlaw", 4, seed=0)
+    w_max, v_max = s.optimum("max")
+    w_mean, _ = s.optimum("mean")
+    assert v_max <= float(s.value(w_mean, "max")) + 1e-9
+
+
+def test_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="unknown surface family"):
+        make_surface("cubic", 3)
