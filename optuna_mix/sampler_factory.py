@@ -16,18 +16,21 @@ MIXING_LAWS = ("bimix", "dml", "regmix")
 RESERVED = {"seed", "law", "independent_sampler"}
 
 
+# config name -> (module, class); looked up only when picked, since "gp" loads torch and BoTorch
+SAMPLER_CLASSES = {
+    "sobol": (mix_samplers, "SobolMixtureSampler"),
+    "uniform": (mix_samplers, "UniformMixtureSampler"),
+    "fixed": (mix_samplers, "FixedMixtureSampler"),
+    "gp": (mix_samplers, "SimplexGPSampler"),
+    **{law: (mix_samplers, "MixingLawSampler") for law in MIXING_LAWS},
+    "tpe": (optuna.samplers, "TPESampler"),
+    "random": (optuna.samplers, "RandomSampler"),
+}
+
+
 def _sampler_class(name: str) -> type[BaseSampler]:
-    classes: dict[str, Any] = {
-        "sobol": mix_samplers.SobolMixtureSampler,
-        "uniform": mix_samplers.UniformMixtureSampler,
-        "fixed": mix_samplers.FixedMixtureSampler,
-        "gp": getattr(mix_samplers, "SimplexGPSampler", None),
-        "tpe": optuna.samplers.TPESampler,
-        "random": optuna.samplers.RandomSampler,
-    }
-    for law in MIXING_LAWS:
-        classes[law] = getattr(mix_samplers, "MixingLawSampler", None)
-    cls = classes.get(name)
+    module, attribute = SAMPLER_CLASSES.get(name, (None, ""))
+    cls = getattr(module, attribute, None) if module is not None else None
     if cls is None:
         raise ValueError(f"sampler {name!r} is not available in this version of optuna-mix")
     return cls

@@ -17,7 +17,12 @@ class StorageError(RuntimeError):
     """The storage URL is malformed or its database cannot be reached."""
 
 
-def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str | None = None,
+    *,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
+) -> optuna.storages.BaseStorage:
     """An RDB storage with heartbeats: a killed worker's trial is failed and retried.
 
     When a worker dies mid-trial, the next worker to start a trial marks it FAIL after the
@@ -32,8 +37,8 @@ def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: stable in practice
             return RDBStorage(
                 url,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
             )
     except ImportError as e:
