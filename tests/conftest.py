@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import optuna
 import pytest
 
-DOMAINS = ["books", "web", "code", "papers", "social"]
-REPO = Path(__file__).resolve().parents[1]
-STUDIES = REPO / "studies"
+from helpers import DOMAINS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -30,7 +27,3 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test with the working directory in tmp_path (the CLI's default storage)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def running_in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

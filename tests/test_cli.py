@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import DOMAINS, STUDIES
+from helpers import DOMAINS, STUDIES
 from optuna_mix import cli
 from optuna_mix.objective import SurfaceEvaluator
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from optuna_mix.config import ConfigError, load_config, parse_config
-from conftest import STUDIES
+from helpers import STUDIES
 
 SURFACE = {
     "study": {"name": "s", "n_trials": 4, "seed": 0, "criterion": "mean"},

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import STUDIES, running_in_ci
+from helpers import STUDIES, running_in_ci
 from optuna_mix.config import load_config
 from optuna_mix.report import build_report, publish_to_dashboard
 from optuna_mix.runner import create_mix_study, optimize

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 PROBE = (
     "import optuna_mix, optuna_mix.samplers as s, optuna_mix.trainers as t; "

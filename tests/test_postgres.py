@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import DOMAINS, STUDIES, running_in_ci
+from helpers import DOMAINS, STUDIES, running_in_ci
 from optuna_mix import suggest_mixture
 from optuna_mix.storage import StorageError, open_storage
 

@@ -1,0 +1,231 @@
+"""``optuna-mix study compare``: every approach, one storage, the table, resuming, errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from conftest import DOMAINS
+from optuna_mix import cli
+from optuna_mix import compare as cmp
+from optuna_mix.config import parse_config
+from optuna_mix.samplers.fixed import DOLMA_WEIGHTS, LLAMA_WEIGHTS, validate_weights
+
+LAWS_FIT_EARLY = """
+[study]
+name = "cmp"
+n_trials = 10
+seed = 0
+
+[sampler]
+name = "sobol"
+
+[sampler.bimix]
+n_startup_trials = 4
+
+[sampler.dml]
+n_startup_trials = 8
+
+[sampler.regmix]
+n_startup_trials = 4
+
+[objective]
+kind = "surface"
+family = "powerlaw"
+noise = 0.01
+seed = 0
+
+[domains.books]
+[domains.web]
+[domains.code]
+[domains.papers]
+[domains.social]
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cmp.toml"
+    path.write_text(LAWS_FIT_EARLY)
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli.cli, ["study", "compare", *args])
+
+
+def n_trials_in(url: str) -> int:
+    return sum(s.n_trials for s in optuna.get_all_study_summaries(url, include_best_trial=False))
+
+
+def test_compare_runs_every_approach_prints_the_table_and_a_rerun_adds_no_trial(
+    config_file, tmp_path
+):
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    approaches = "sobol,uniform,llama,dolma,bimix,dml,regmix"
+    args = ["--config", str(config_file), "--approaches", approaches, "--seeds", "1",
+            "--storage", url, "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    for approach in approaches.split(","):
+        assert f"\n│ {approach} " in first.stdout
+    assert "run-to-run noise sigma" in first.stdout and "true regret" in first.stdout
+    names = {s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)}
+    assert names == {f"cmp/{a}/seed0" for a in approaches.split(",")}
+    assert n_trials_in(url) == 7 * 10
+
+    # every law was fitted at least once and said why it proposed what it did
+    for law in ("bimix", "dml", "regmix"):
+        study = optuna.load_study(study_name=f"cmp/{law}/seed0", storage=url)
+        statuses = [t.user_attrs["mixing_law.mix"]["status"] for t in study.trials]
+        assert "fitted" in statuses, (law, statuses)
+    # the fixed baselines evaluated their presets
+    llama = optuna.load_study(study_name="cmp/llama/seed0", storage=url).trials[0]
+    assert llama.user_attrs["mix"] == pytest.approx(LLAMA_WEIGHTS, abs=1e-12)
+
+    # outputs: HTML plot, Markdown table, the plot in every study for optuna-dashboard
+    html = tmp_path / "out" / "cmp-compare.html"
+    md = (tmp_path / "out" / "cmp-compare.md").read_text()
+    assert html.exists() and "plotly" in html.read_text()[:5000].lower()
+    assert md.count("\n| ") == 1 + 7
+    study = optuna.load_study(study_name="cmp/dml/seed0", storage=url)
+    keys = study._storage.get_study_system_attrs(study._study_id)
+    assert any(k.startswith(f"dashboard:plot_data:{cmp.GRAPH_ID}") for k in keys)
+
+    second = invoke(*args)
+    assert second.exit_code == 0, second.output
+    assert n_trials_in(url) == 7 * 10
+    assert second.stdout.split("\n│")[1:] == first.stdout.split("\n│")[1:]  # same table
+
+
+def test_an_interrupted_comparison_carries_on_and_each_study_works_with_report(
+    config_file, tmp_path
+):
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    base = ["--config", str(config_file), "--approaches", "sobol,uniform", "--seeds", "2",
+            "--storage", url, "--output-dir", str(tmp_path), "--no-progress", "--no-dashboard"]
+    assert invoke(*base, "--n-trials", "3").exit_code == 0
+    assert n_trials_in(url) == 2 * 2 * 3
+    result = invoke(*base, "--n-trials", "5")
+    assert result.exit_code == 0, result.output
+    assert n_trials_in(url) == 2 * 2 * 5
+    study = optuna.load_study(study_name="cmp/sobol/seed1", storage=url)
+    assert [t.number for t in study.trials] == list(range(5))
+    report = CliRunner().invoke(
+        cli.cli, ["study", "report", "--study-name", "cmp/sobol/seed1", "--storage", url,
+                  "--no-dashboard"]
+    )
+    assert report.exit_code == 0, report.output
+    assert "sampler sobol" in report.stdout
+
+
+@pytest.mark.parametrize(
+    ("approaches", "message"),
+    [
+        ("sobol,annealing", "unknown approach 'annealing'"),
+        ("sobol,sobol", "names sobol twice"),
+        (",", "names no approach"),
+    ],
+)
+def test_bad_approaches_exit_2_with_one_line(approaches, message, config_file, tmp_path):
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    result = invoke("--config", str(config_file), "--approaches", approaches, "--storage", url)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.output
+    assert n_trials_in(url) == 0
+
+
+def test_an_unavailable_approach_is_named_and_skipped_among_the_defaults(
+    config_file, tmp_path, monkeypatch
+):
+    from optuna_mix import sampler_factory
+
+    monkeypatch.setitem(sampler_factory.SAMPLER_CLASSES, "gp", (None, ""))
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    result = invoke("--config", str(config_file), "--approaches", "gp,sobol", "--storage", url)
+    assert result.exit_code == 2
+    assert "approach 'gp' is not available" in result.stderr
+    config = parse_config({**_raw(config_file)})
+    names, notes = cmp.resolve_approaches(config, None)
+    assert "gp" not in names and any("'gp'" in n for n in notes)
+    assert names == [a for a in cmp.DEFAULT_APPROACHES if a != "gp"]
+
+
+def test_gp_is_a_default_approach_once_simplex_gp_sampler_exists(config_file):
+    from optuna_mix import samplers
+
+    try:
+        samplers.SimplexGPSampler
+    except Exception:
+        pytest.skip("SimplexGPSampler is not there yet")
+    names, _ = cmp.resolve_approaches(parse_config(_raw(config_file)), None)
+    assert names[0] == "gp"
+
+
+def test_presets_need_the_seed_domains(tmp_path):
+    raw = _raw_text(LAWS_FIT_EARLY.replace("[domains.social]", "[domains.wiki]"))
+    config = parse_config(raw)
+    with pytest.raises(LookupError, match="approach 'llama' needs the seed's domains"):
+        cmp.resolve_approaches(config, ["sobol", "llama"])
+    names, notes = cmp.resolve_approaches(config, None)
+    assert "llama" not in names and "dolma" not in names and len(notes) >= 2
+
+
+def test_approach_configs_keep_the_objective_and_change_sampler_seed_and_budget(config_file):
+    config = parse_config(_raw(config_file))
+    plans = cmp.make_plans(config, ["dolma", "dml", "sobol"], seeds=2, n_trials=64)
+    assert [p.name for p in plans] == [
+        "cmp/dolma/seed0", "cmp/dolma/seed1", "cmp/dml/seed0", "cmp/dml/seed1",
+        "cmp/sobol/seed0", "cmp/sobol/seed1",
+    ]
+    dolma = plans[1].config
+    assert dolma.sampler == "fixed" and dolma.sampler_options["weights"] == DOLMA_WEIGHTS
+    assert dolma.seed == 1 and dolma.n_trials == 64
+    assert dolma.objective_options["seed"] == 0  # the same surface for every seed
+    assert plans[2].config.sampler_options == {"n_startup_trials": 8}
+
+
+def test_presets_are_documented_mappings_summing_to_one():
+    for weights, rounded in (
+        (LLAMA_WEIGHTS, [0.0497, 0.7403, 0.0718, 0.0276, 0.1105]),
+        (DOLMA_WEIGHTS, [0.0021, 0.7984, 0.1439, 0.0245, 0.0312]),
+    ):
+        assert list(weights) == DOMAINS
+        assert [round(w, 4) for w in weights.values()] == rounded
+        assert math.isclose(sum(weights.values()), 1.0, abs_tol=1e-12)
+        validate_weights(weights)
+
+
+def test_noise_is_the_pooled_spread_of_fixed_mixture_evaluations(config_file, tmp_path):
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    config = parse_config(_raw(config_file))
+    result = cmp.run_compare(
+        config, url, approaches=["uniform", "sobol"], n_trials=6, seeds=2, progress=False
+    )
+    values = []
+    for seed in (0, 1):
+        study = optuna.load_study(study_name=f"cmp/uniform/seed{seed}", storage=url)
+        values += [t.value for t in study.trials]
+    mean = sum(values) / len(values)
+    expected = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    assert result.noise == pytest.approx(expected)
+    assert "uniform" in result.noise_how
+    # the surface's noise is 0.01 on the mean: the measured sigma is of that order
+    assert 0.003 < result.noise < 0.03
+    sobol = result.get("sobol")
+    assert result.beyond_noise(sobol) is False and result.delta_to_sobol(sobol) == 0.0
+
+
+def _raw(path: Path) -> dict:
+    return _raw_text(path.read_text())
+
+
+def _raw_text(text: str) -> dict:
+    import tomllib
+
+    return tomllib.loads(text)
