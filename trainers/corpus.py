@@ -1,0 +1,218 @@
+"""The embedded corpus: five synthetic domains (books, web, code, papers, social), offline.
+
+Why synthetic: the demo and the tests must show a mixture effect without downloads. The
+domains are built so that the best mixture under the mean criterion is *not* uniform:
+
+- a shared layer (a lexicon of pseudo-words with fixed "world knowledge": which adjectives go
+  with which noun, which objects a verb takes) appears in every prose domain, so prose domains
+  transfer to one another, but only in part;
+- each domain adds its own vocabulary, templates and syntax, which only it teaches;
+- the domains differ in difficulty: ``web`` is mostly boilerplate (easy, saturates on little
+  data); ``code`` and ``papers`` carry learnable but data-hungry structure (fixed bodies of
+  library functions, copied identifiers, arithmetic that is right); ``social`` is short and
+  noisy (random user names, typos: high irreducible loss, little to gain from more data).
+
+Everything is drawn from ``random.Random(seed)``: same seed, same text, on every machine.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+DOMAINS: tuple[str, ...] = ("books", "web", "code", "papers", "social")
+
+_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "gl"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ou"]
+_CODAS = ["", "", "n", "r", "s", "l", "m", "k"]
+_FUNCTION = ["the", "a", "of", "to", "and", "in", "with", "for", "on", "by"]
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+
+def _words(rng: random.Random, n: int, syllables: tuple[int, int], taken: set[str]) -> list[str]:
+    """``n`` new pseudo-words of a syllable count in ``syllables``."""
+    out: list[str] = []
+    while len(out) < n:
+        w = "".join(
+            rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
+            for _ in range(rng.randint(*syllables))
+        )
+        if w not in taken and w not in _FUNCTION:
+            taken.add(w)
+            out.append(w)
+    return out
+
+
+@dataclass
+class Lexicon:
+    """The shared layer plus every domain's own vocabulary, all drawn from one seed."""
+
+    nouns: list[str]
+    verbs: list[str]
+    adjs: list[str]
+    noun_adjs: dict[str, list[str]]  # shared knowledge: the adjectives a noun takes
+    verb_objs: dict[str, list[str]]  # shared knowledge: the objects a verb takes
+    names: list[str]  # books
+    sites: list[str]  # web
+    library: dict[str, list[str]]  # code: library functions with fixed bodies
+    terms: list[str]  # papers
+    users: int  # social: user ids are random, never learnable
+
+    @classmethod
+    def build(cls, seed: int) -> Lexicon:
+        rng = random.Random(f"lexicon-{seed}")
+        taken: set[str] = set()
+        nouns = _words(rng, 160, (1, 2), taken)
+        verbs = _words(rng, 80, (1, 2), taken)
+        adjs = _words(rng, 60, (1, 3), taken)
+        noun_adjs = {n: rng.sample(adjs, 2) for n in nouns}
+        verb_objs = {v: rng.sample(nouns, 3) for v in verbs}
+        names = [w.capitalize() for w in _words(rng, 40, (2, 3), taken)]
+        sites = _words(rng, 30, (2, 3), taken)
+        library = {}
+        for fn in _words(rng, 60, (2, 3), taken):
+            body = [rng.choice(["+", "-", "*"]) for _ in range(rng.randint(2, 4))]
+            library[fn] = body
+        terms = _words(rng, 120, (3, 4), taken)
+        return cls(nouns, verbs, adjs, noun_adjs, verb_objs, names, sites, library, terms, 10**6)
+
+
+def _zipf(rng: random.Random, items: list[str], s: float = 1.1) -> str:
+    """A Zipf-ish draw: low indices are frequent, as words are in real text."""
+    n = len(items)
+    i = int(n * rng.random() ** (1.0 + s * 2)) if n > 1 else 0
+    return items[min(i, n - 1)]
+
+
+def _noun_phrase(rng: random.Random, lex: Lexicon, noun: str | None = None) -> str:
+    noun = noun or _zipf(rng, lex.nouns)
+    if rng.random() < 0.5:
+        adj = rng.choice(lex.noun_adjs[noun]) if rng.random() < 0.85 else rng.choice(lex.adjs)
+        return f"the {adj} {noun}"
+    return f"the {noun}"
+
+
+def _clause(rng: random.Random, lex: Lexicon, subject: str | None = None) -> str:
+    """Shared grammar: SUBJ VERB OBJ [PREP NP]; the object follows from the verb."""
+    verb = _zipf(rng, lex.verbs)
+    obj = rng.choice(lex.verb_objs[verb]) if rng.random() < 0.85 else rng.choice(lex.nouns)
+    s = f"{subject or _noun_phrase(rng, lex)} {verb}s {_noun_phrase(rng, lex, obj)}"
+    if rng.random() < 0.3:
+        s += f" {rng.choice(_FUNCTION[5:])} {_noun_phrase(rng, lex)}"
+    return s
+
+
+def _books(rng: random.Random, lex: Lexicon) -> str:
+    hero, other = rng.sample(lex.names, 2)  # a chapter follows the same two characters
+    lines = [f"Chapter {rng.randint(1, 30)}", ""]
+    for _ in range(rng.randint(3, 6)):
+        sents = []
+        for _ in range(rng.randint(2, 5)):
+            r = rng.random()
+            if r < 0.35:
+                sents.append(f'"{_clause(rng, lex).capitalize()} ," said {rng.choice([hero, other])} .')
+            elif r < 0.7:
+                sents.append(f"{_clause(rng, lex, rng.choice([hero, other]))} .")
+            else:
+                sents.append(f"{_clause(rng, lex).capitalize()} and {_clause(rng, lex)} .")
+        lines.append(" ".join(sents))
+    return "\n".join(lines)
+
+
+def _web(rng: random.Random, lex: Lexicon) -> str:
+    site = rng.choice(lex.sites)
+    year = rng.randint(2005, 2024)
+    lines = [
+        f"{site}.com | Home | About | Blog | Contact",
+        f"Posted on {rng.choice(_MONTHS)} {rng.randint(1, 28)} , {year} by admin",
+    ]
+    for _ in range(rng.randint(2, 4)):
+        noun = _zipf(rng, lex.nouns)
+        lines.append(f"Buy {_noun_phrase(rng, lex, noun)} for $ {rng.randint(1, 99)}.99 today !")
+        lines.append(f"{_clause(rng, lex).capitalize()} .")
+        lines.append("Click here to read more . Share on facebook . Share on twitter .")
+    lines.append(f"Copyright {year} {site}.com . All rights reserved .")
+    return "\n".join(lines)
+
+
+def _code(rng: random.Random, lex: Lexicon) -> str:
+    lines = [f"import {rng.choice(lex.sites)}", ""]
+    for _ in range(rng.randint(2, 4)):
+        if rng.random() < 0.5:  # a library function: its body is always the same
+            fn, ops = rng.choice(list(lex.library.items()))
+            lines.append(f"def {fn}(x, y):")
+            expr = "x"
+            for i, op in enumerate(ops):
+                expr = f"({expr} {op} {'y' if i % 2 == 0 else 'x'})"
+            lines += [f"    z = {expr}", "    return z", ""]
+        else:  # a fresh function: its arguments are copied into its body
+            verb, a, b = _zipf(rng, lex.verbs), *rng.sample(lex.nouns, 2)
+            lines.append(f"def {verb}_{a}({a}, {b}):")
+            lines.append(f"    for i in range({rng.randint(2, 9)}):")
+            lines.append(f"        {a} = {a} {rng.choice(['+', '-', '*'])} {b}")
+            lines.append(f"    if {a} > {rng.randint(0, 9)}:")
+            lines.append(f"        return {a}")
+            lines += [f"    return {b}", ""]
+    return "\n".join(lines)
+
+
+def _papers(rng: random.Random, lex: Lexicon) -> str:
+    term = rng.choice(lex.terms)
+    acr = "".join(c for c in term[:3].upper())  # the acronym is spelled from its term
+    topic = _zipf(rng, lex.nouns)
+    sents = [f"We propose {term} ( {acr} ) , a {rng.choice(lex.noun_adjs[topic])} method for {topic} ."]
+    for _ in range(rng.randint(3, 6)):
+        r = rng.random()
+        if r < 0.3:
+            a, b = rng.randint(0, 9), rng.randint(0, 9)  # arithmetic that is right
+            sents.append(f"Let $ x = {a} + {b} = {a + b} $ .")
+        elif r < 0.6:
+            other = rng.choice(lex.terms)
+            sents.append(f"{acr} {_clause(rng, lex, 'it').split(' ', 1)[1]} unlike {other} [ {rng.randint(1, 40)} ] .")
+        elif r < 0.8:
+            sents.append(f"Table {rng.randint(1, 5)} shows that {acr} improves {topic} by {rng.randint(1, 9)}.{rng.randint(0, 9)} % .")
+        else:
+            sents.append(f"{_clause(rng, lex).capitalize()} .")
+    return "Abstract . " + " ".join(sents)
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    if len(word) > 3 and rng.random() < 0.15:
+        i = rng.randrange(len(word) - 1)
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    return word
+
+
+def _social(rng: random.Random, lex: Lexicon) -> str:
+    posts = []
+    for _ in range(rng.randint(3, 8)):
+        user = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(6))
+        words = _clause(rng, lex).split()
+        text = " ".join(_typo(rng, w) for w in words[: rng.randint(3, len(words))])
+        tail = rng.choice(["lol", "!!!", "omg", ":)", ":(", "smh", "+1", "", ""])
+        tag = f"#{rng.choice(lex.nouns)}" if rng.random() < 0.5 else ""
+        posts.append(f"@{user} {text} {tail} {tag}".strip())
+    return "\n".join(posts)
+
+
+_GENERATORS: dict[str, Callable[[random.Random, Lexicon], str]] = {
+    "books": _books,
+    "web": _web,
+    "code": _code,
+    "papers": _papers,
+    "social": _social,
+}
+
+
+def generate_documents(domain: str, *, chars: int = 600_000, seed: int = 0) -> Iterator[str]:
+    """Documents of one embedded domain until about ``chars`` characters; deterministic."""
+    if domain not in _GENERATORS:
+        raise ValueError(f"unknown synthetic domain {domain!r}; choose one of {list(DOMAINS)}")
+    lex = Lexicon.build(seed)
+    rng = random.Random(f"{domain}-{seed}")
+    total = 0
+    while total < chars:
+        doc = _GENERATORS[domain](rng, lex)
+        total += len(doc)
+        yield doc
