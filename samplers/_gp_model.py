@@ -1,0 +1,335 @@
+"""The surrogate (a GPyTorch exact GP through BoTorch) and the acquisition search on the simplex.
+
+Everything here maximises: callers pass ``-value`` for a minimised objective.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.input import InputTransform
+from botorch.models.transforms.outcome import Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from botorch.optim import optimize_acqf
+from botorch.sampling.normal import SobolQMCNormalSampler
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from optuna_mix.samplers._gp_space import EncodedSpace
+from optuna_mix.samplers.sobol import sobol_simplex_points
+
+DTYPE = torch.float64
+
+
+def clean_targets(y: np.ndarray) -> np.ndarray:
+    """Finite targets: +-inf become the worst/best finite value (or 0 if none is finite)."""
+    y = np.asarray(y, dtype=float).copy()
+    finite = np.isfinite(y)
+    if not finite.all():
+        lo, hi = (y[finite].min(), y[finite].max()) if finite.any() else (0.0, 0.0)
+        y[np.isposinf(y)] = hi
+        y[np.isneginf(y)] = lo
+        y[np.isnan(y)] = lo
+    return y
+
+
+class WeightWarp(InputTransform):
+    """Fixed concave warp of mixture weights: w -> log(1 + w/c) / log(1 + 1/c).
+
+    Losses change fastest as a domain's weight goes to zero (a power law in the effective
+    data, (eps + w)^-alpha); the warp stretches small weights so that a stationary kernel
+    fits such surfaces, while keeping 0 at 0 and 1 at 1 and a finite slope (1/(c log(1+1/c)))
+    at the faces, so the acquisition search still reaches them by gradient steps.
+    """
+
+    transform_on_train = True
+    transform_on_eval = True
+    transform_on_fantasize = True
+
+    def __init__(self, columns: list[int], c: float) -> None:
+        super().__init__()
+        self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))
+        self.c = float(c)
+
+    def transform(self, X: torch.Tensor) -> torch.Tensor:
+        if self.columns.numel() == 0:
+            return X
+        Xw = X.clone()
+        cols = X[..., self.columns].clamp_min(0.0)
+        Xw[..., self.columns] = torch.log1p(cols / self.c) / np.log1p(1.0 / self.c)
+        return Xw
+
+
+def _hyperparameters(model: SingleTaskGP) -> dict[str, torch.Tensor]:
+    return {
+        n: p.detach().clone()
+        for n, p in model.named_parameters()
+        if not n.startswith("outcome_transform")
+    }
+
+
+def fit_gp(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    warm_start: Mapping[str, torch.Tensor] | None = None,
+    refit: bool = True,
+    maxiter: int = 100,
+    seed: int = 0,
+    warp_columns: list[int] | None = None,
+    warp: float | None = None,
+) -> tuple[SingleTaskGP, dict[str, torch.Tensor]]:
+    """A Matern-5/2 ARD GP on ``X`` (n x d in [0,1]) to maximise ``y``, fitted by MAP.
+
+    Priors: BoTorch's dimension-scaled LogNormal lengthscale prior (Hvarfner et al. 2024) and
+    a LogNormal(-4, 1) prior on the noise variance of the standardised outputs, so the noise
+    level is learned (sigma up to 0.02 on these objectives) instead of assumed zero.
+    ``warm_start`` carries hyperparameters over from the previous fit (faster, stabler);
+    ``refit=False`` reuses them as they are (same data as before).
+    """
+    train_X = torch.as_tensor(X, dtype=DTYPE)
+    train_Y = torch.as_tensor(clean_targets(y), dtype=DTYPE).reshape(-1, 1)
+    model = SingleTaskGP(
+        train_X,
+        train_Y,
+        covar_module=get_covar_module_with_dim_scaled_prior(
+            ard_num_dims=train_X.shape[-1], use_rbf_kernel=False
+        ),
+        outcome_transform=Standardize(m=1),
+        input_transform=WeightWarp(warp_columns or [], warp) if warp else None,
+    )
+    if warm_start:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in warm_start and warm_start[name].shape == p.shape:
+                    p.copy_(warm_start[name])
+    if refit and len(train_Y) > 1:  # one point says nothing about lengthscales or noise
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        with warnings.catch_warnings(), torch.random.fork_rng():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(seed)
+            try:
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}})
+            except Exception:  # keep the prior's modes: a usable, if vague, model
+                pass
+    model.eval()
+    return model, _hyperparameters(model)
+
+
+def _mixture_candidates(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Points on the k-simplex that cover its interior, faces, edges and vertices."""
+    seed = int(rng.integers(2**31))
+    pts = sobol_simplex_points(k, n, seed=seed)
+    # a third of them moved onto a random face: zero a random number of domains
+    rows = rng.choice(n, n // 3, replace=False)
+    n_zero = rng.integers(1, k, len(rows))  # 1 .. k-1 domains zeroed, one always kept
+    ranks = np.argsort(rng.random((len(rows), k)), axis=1)
+    face = pts[rows] * (ranks >= n_zero[:, None])
+    pts[rows] = face / face.sum(axis=1, keepdims=True)
+    extra = [np.eye(k)]
+    if k <= 10:
+        extra.append(np.array([(np.eye(k)[i] + np.eye(k)[j]) / 2 for i, j in
+                               itertools.combinations(range(k), 2)]))
+    return np.vstack([pts, *extra])
+
+
+def candidate_points(
+    space: EncodedSpace,
+    n: int,
+    rng: np.random.Generator,
+    centres: np.ndarray,
+    *,
+    scales: tuple[float, ...] = (0.02, 0.08, 0.2),
+    n_local: int = 16,
+) -> np.ndarray:
+    """Raw candidates for the acquisition search: global coverage + local moves near centres.
+
+    Local moves perturb a centre and snap it back (exact simplex, faces via the zero snap);
+    half of them also zero one random domain of each mixture, to reach the faces nearby.
+    """
+    if n == 0:
+        X = np.zeros((0, space.dim))
+    else:
+        X = _global_points(space, n, rng)
+    local = []
+    for c in centres:
+        for scale in scales:
+            Y = np.repeat(c[None, :], n_local, axis=0)
+            Y = Y + rng.normal(0.0, scale, Y.shape)
+            for b in space.mixture_blocks:
+                half = rng.random(n_local) < 0.5
+                cols = b.start + rng.integers(0, b.width, n_local)
+                Y[np.flatnonzero(half), cols[half]] = 0.0
+            local.append(Y)
+    if local:
+        X = np.vstack([X, space.snap_many(np.vstack(local))])
+    return np.vstack([X, centres]) if len(centres) else X
+
+
+def _global_points(space: EncodedSpace, n: int, rng: np.random.Generator) -> np.ndarray:
+    mixture_points = {
+        b.mixture.name: _mixture_candidates(b.mixture.k, n, rng)  # type: ignore[union-attr]
+        for b in space.mixture_blocks
+    }
+    n_global = max([n] + [len(p) for p in mixture_points.values()])
+    for name, p in mixture_points.items():  # same count in every block: pad by resampling
+        if len(p) < n_global:
+            mixture_points[name] = np.vstack([p, p[rng.integers(0, len(p), n_global - len(p))]])
+    return space.random_points(n_global, rng, mixture_points)
+
+
+def _constraints(space: EncodedSpace) -> dict[str, Any]:
+    eq, ineq = space.linear_constraints()
+
+    def to_t(cons: list) -> list | None:
+        if not cons:
+            return None
+        return [
+            (torch.tensor(i, dtype=torch.long), torch.tensor(c, dtype=DTYPE), float(r))
+            for i, c, r in cons
+        ]
+
+    return {"equality_constraints": to_t(eq), "inequality_constraints": to_t(ineq)}
+
+
+def propose(
+    model: SingleTaskGP,
+    space: EncodedSpace,
+    X_train: np.ndarray,
+    X_pending: np.ndarray | None,
+    rng: np.random.Generator,
+    *,
+    n_raw: int = 512,
+    n_restarts: int = 1,
+    mc_samples: int = 128,
+    maxiter: int = 20,
+) -> np.ndarray:
+    """The point (columns) that maximises qLogNEI given the running trials' points."""
+    seed = int(rng.integers(2**31))
+    acqf = qLogNoisyExpectedImprovement(
+        model=model,
+        X_baseline=torch.as_tensor(X_train, dtype=DTYPE),
+        sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
+        X_pending=(
+            torch.as_tensor(X_pending, dtype=DTYPE)
+            if X_pending is not None and len(X_pending)
+            else None
+        ),
+        prune_baseline=True,
+        cache_root=True,
+    )
+    with torch.no_grad():
+        mean = model.posterior(torch.as_tensor(X_train, dtype=DTYPE)).mean.squeeze(-1).numpy()
+    centres = X_train[np.argsort(-mean)[:3]]
+
+    def score(X: np.ndarray) -> np.ndarray:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v = torch.cat(
+                [acqf(torch.as_tensor(c, dtype=DTYPE)[:, None, :])
+                 for c in np.array_split(X, max(1, len(X) // 512))]
+            ).numpy()
+        return np.where(np.isfinite(v), v, -np.inf)
+
+    raw = candidate_points(space, n_raw, rng, centres)
+    values = score(raw)
+    # local rounds around the best candidates so far, shrinking (each one batched evaluation)
+    for scales in ((0.05, 0.02), (0.01, 0.003)):
+        top = raw[np.argsort(-values)[:4]]
+        local = candidate_points(space, 0, rng, top, scales=scales, n_local=32)
+        raw, values = np.vstack([raw, local]), np.concatenate([values, score(local)])
+    order = np.argsort(-values)
+    starts = raw[order[:n_restarts]]
+    best_x, best_v = raw[order[0]], float(values[order[0]])
+
+    bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
+    cons = _constraints(space)
+    cat_cols = [c for b in space.categorical_blocks for c in range(b.start, b.start + b.width)]
+    groups: dict[tuple, list[np.ndarray]] = {}
+    for s in starts:
+        groups.setdefault(tuple(s[cat_cols]), []).append(s)
+    for key, group in groups.items():
+        fixed = {c: float(v) for c, v in zip(cat_cols, key)} or None
+        ic = torch.as_tensor(np.array(group), dtype=DTYPE)[:, None, :]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cands, _ = optimize_acqf(
+                    acqf,
+                    bounds=bounds,
+                    q=1,
+                    num_restarts=len(group),
+                    batch_initial_conditions=ic,
+                    fixed_features=fixed,
+                    options={"maxiter": maxiter, "batch_limit": len(group)},
+                    return_best_only=False,
+                    retry_on_optimization_warning=False,
+                    **cons,
+                )
+        except Exception:  # keep the best raw candidate
+            continue
+        snapped = np.array([space.snap(c) for c in cands.reshape(-1, space.dim).numpy()])
+        with torch.no_grad():
+            v = acqf(torch.as_tensor(snapped, dtype=DTYPE)[:, None, :]).numpy()
+        i = int(np.nanargmax(np.where(np.isfinite(v), v, -np.inf)))
+        if np.isfinite(v[i]) and v[i] > best_v:
+            best_x, best_v = snapped[i], float(v[i])
+    return space.snap(best_x)
+
+
+def posterior_mean_std(model: SingleTaskGP, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and std of the latent objective (no observation noise) at ``X``."""
+    with torch.no_grad():
+        post = model.posterior(torch.as_tensor(X, dtype=DTYPE))
+        return (
+            post.mean.squeeze(-1).numpy(),
+            post.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
+        )
+
+
+def maximise_mean(
+    model: SingleTaskGP, space: EncodedSpace, X_train: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The point of the whole space with the highest posterior mean (multi-start, exact)."""
+    from botorch.acquisition.analytic import PosteriorMean
+
+    acqf = PosteriorMean(model)
+    mean, _ = posterior_mean_std(model, X_train)
+    centres = X_train[np.argsort(-mean)[:3]]
+    raw = candidate_points(space, 512, rng, centres)
+    mean_raw, _ = posterior_mean_std(model, raw)
+    order = np.argsort(-mean_raw)
+    best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
+    starts = raw[order[:4]]
+    bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
+    cat_cols = [c for b in space.categorical_blocks for c in range(b.start, b.start + b.width)]
+    for s in starts:
+        fixed = {c: float(s[c]) for c in cat_cols} or None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cand, _ = optimize_acqf(
+                    acqf,
+                    bounds=bounds,
+                    q=1,
+                    num_restarts=1,
+                    batch_initial_conditions=torch.as_tensor(s, dtype=DTYPE)[None, None, :],
+                    fixed_features=fixed,
+                    options={"maxiter": 200},
+                    retry_on_optimization_warning=False,
+                    **_constraints(space),
+                )
+        except Exception:
+            continue
+        x = space.snap(cand.reshape(-1).numpy())
+        v = float(posterior_mean_std(model, x[None, :])[0][0])
+        if v > best_v:
+            best_x, best_v = x, v
+    return space.snap(best_x)

@@ -1,0 +1,219 @@
+"""SimplexGPSampler: Optuna's conformance suite plus the promises of issue 4."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import optuna
+import pytest
+from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
+from optuna.trial import TrialState
+
+from optuna_mix import suggest_mixture
+from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
+from optuna_mix.surfaces import make_surface
+
+# cheap acquisition search for the conformance suite (hundreds of suggestions)
+FAST = {"n_raw_samples": 64, "n_restarts": 0, "mc_samples": 32}
+
+
+class TestGPConformance(BasicSamplerTestCase, RelativeSamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: SimplexGPSampler(seed=0, n_startup_trials=0, **FAST)
+
+
+def _is_simplex(w) -> bool:
+    w = np.asarray(w, dtype=float)
+    return bool(np.all(w >= 0) and np.all(w <= 1) and abs(w.sum() - 1.0) <= 1e-9)
+
+
+def _surface_objective(surface, rng=None):
+    domains = list(surface.domains)
+
+    def objective(trial):
+        w = np.array(list(suggest_mixture(trial, domains).values()))
+        if rng is None:
+            return float(surface.value(w))
+        return float(np.mean(surface.noisy_losses(w, rng)))
+
+    return objective
+
+
+def _weights(trial, name="mix"):
+    return np.array([v for k, v in trial.params.items() if k.startswith(name + ".")])
+
+
+def test_proposals_are_exact_simplex_points():
+    surface = make_surface("powerlaw", 4, seed=1)
+    study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=2))
+    study.optimize(_surface_objective(surface), n_trials=7)
+    for t in study.trials:
+        w = _weights(t)
+        assert len(w) == 4 and _is_simplex(w)
+        assert np.allclose(w, list(t.user_attrs["mix"].values()), atol=0, rtol=0)
+
+
+def test_answers_from_the_first_completed_trial():
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=0, **FAST)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_surface_objective(make_surface("dml", 3, seed=0)), n_trials=1)
+    trial = study.ask()
+    space = sampler.infer_relative_search_space(study, trial._cached_frozen_trial)
+    params = sampler.sample_relative(study, trial._cached_frozen_trial, space)
+    assert _is_simplex([params[f"mix.d{i}"] for i in range(3)])
+    assert sampler._fits, "the GP was not used"
+
+
+def test_faces_are_reachable():
+    # the optimum puts zero weight on c and d: the sampler must propose exact zeros
+    def objective(trial):
+        w = suggest_mixture(trial, ["a", "b", "c", "d"])
+        return (w["a"] - 0.6) ** 2 + (w["b"] - 0.6) ** 2 + w["c"] + w["d"]
+
+    study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=3))
+    study.optimize(objective, n_trials=10)
+    zeros = [t for t in study.trials[3:] if (_weights(t) == 0.0).any()]
+    assert zeros, [list(_weights(t).round(3)) for t in study.trials]
+    assert study.best_value < 0.06
+
+
+def test_pending_trials_get_distinct_proposals():
+    surface = make_surface("powerlaw", 3, seed=0)
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_surface_objective(surface), n_trials=4)
+    running = [study.ask() for _ in range(3)]
+    points = [np.array(list(suggest_mixture(t, list(surface.domains)).values())) for t in running]
+    for i in range(3):
+        for j in range(i):
+            assert np.abs(points[i] - points[j]).sum() > 1e-3, points
+
+
+def test_seeded_runs_are_reproducible():
+    def run():
+        study = optuna.create_study(sampler=SimplexGPSampler(seed=3, n_startup_trials=2))
+        study.optimize(_surface_objective(make_surface("dml", 3, seed=2)), n_trials=5)
+        return [list(_weights(t)) for t in study.trials]
+
+    assert run() == run()
+
+
+def test_pickles_and_keeps_working():
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=1, **FAST)
+    study = optuna.create_study(sampler=sampler)
+    objective = _surface_objective(make_surface("dml", 3, seed=0))
+    study.optimize(objective, n_trials=3)
+    clone = pickle.loads(pickle.dumps(sampler))
+    assert isinstance(clone, SimplexGPSampler)
+    study.sampler = clone
+    study.optimize(objective, n_trials=2)
+    assert all(_is_simplex(_weights(t)) for t in study.trials)
+
+
+def test_failed_and_pruned_trials_are_excluded():
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=1, **FAST)
+    study = optuna.create_study(sampler=sampler)
+    objective = _surface_objective(make_surface("dml", 3, seed=0))
+    study.optimize(objective, n_trials=3)
+
+    def failing(trial):
+        suggest_mixture(trial, ["d0", "d1", "d2"])
+        raise RuntimeError("boom")
+
+    def pruned(trial):
+        suggest_mixture(trial, ["d0", "d1", "d2"])
+        raise optuna.TrialPruned()
+
+    study.optimize(failing, n_trials=1, catch=(RuntimeError,))
+    study.optimize(pruned, n_trials=1)
+    study.optimize(objective, n_trials=1)
+    states = [t.state for t in study.trials]
+    assert TrialState.FAIL in states and TrialState.PRUNED in states
+    rec = sampler.recommend(study)
+    assert rec.n_trials == 4
+    assert rec.trial_number in [t.number for t in study.trials if t.state == TrialState.COMPLETE]
+
+
+def test_recommend_returns_a_simplex_point_with_mean_and_std():
+    surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_surface_objective(surface, np.random.default_rng(0)), n_trials=8)
+    for among in ("evaluated", "all"):
+        rec = sampler.recommend(study, among=among)
+        assert _is_simplex(list(rec.weights.values()))
+        assert list(rec.weights) == list(surface.domains)
+        assert np.isfinite(rec.value) and np.isfinite(rec.std) and rec.std >= 0
+        # the prediction is in the objective's units, near the true value of that mixture
+        assert abs(rec.value - surface.value(np.array(list(rec.weights.values())))) < 0.1
+    with pytest.raises(ValueError):
+        sampler.recommend(study, among="best")
+
+
+def test_regret_below_sobol_at_a_small_budget():
+    surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
+    budget = 16
+    gp = SimplexGPSampler(seed=0)
+    study = optuna.create_study(sampler=gp)
+    study.optimize(_surface_objective(surface, np.random.default_rng(0)), n_trials=budget)
+    gp_regret = surface.regret(np.array(list(gp.recommend(study).weights.values())))
+    sobol_regrets = []
+    for seed in range(3):
+        s = optuna.create_study(sampler=SobolMixtureSampler(seed=seed))
+        s.optimize(_surface_objective(surface, np.random.default_rng(0)), n_trials=budget)
+        sobol_regrets.append(
+            surface.regret(np.array(list(s.best_trial.user_attrs["mix"].values())))
+        )
+    assert gp_regret < 0.5 * np.median(sobol_regrets), (gp_regret, sobol_regrets)
+
+
+def test_other_parameters_and_several_mixtures_are_modelled_jointly():
+    def objective(trial):
+        a = suggest_mixture(trial, ["x", "y", "z"], name="a")
+        b = suggest_mixture(trial, ["p", "q"], name="b")
+        lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        layers = trial.suggest_int("layers", 1, 8)
+        act = trial.suggest_categorical("act", ["relu", "gelu"])
+        return (
+            (a["x"] - 0.5) ** 2 + b["q"] + (np.log10(lr) + 3) ** 2 / 10 + abs(layers - 4) / 10
+            + (0.1 if act == "relu" else 0.0)
+        )
+
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=3, **FAST)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=7)
+    trial = study.ask()
+    space = sampler.infer_relative_search_space(study, trial._cached_frozen_trial)
+    assert {"a.x", "b.p", "lr", "layers", "act"} <= set(space)
+    for t in study.trials[:7]:
+        assert _is_simplex(_weights(t, "a")) and _is_simplex(_weights(t, "b"))
+        assert 1e-5 <= t.params["lr"] <= 1e-1 and isinstance(t.params["layers"], int)
+        # relative params of GP trials are in storage: nothing fell back to independent sampling
+    gp_trials = study.trials[3:7]
+    assert all(any(k.startswith("optuna_mix:gp:relative") for k in t.system_attrs)
+               for t in gp_trials)
+
+
+def test_maximize_direction():
+    surface = make_surface("dml", 3, seed=0)
+    domains = list(surface.domains)
+
+    def objective(trial):
+        return -float(surface.value(np.array(list(suggest_mixture(trial, domains).values()))))
+
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=3, **FAST)
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    study.optimize(objective, n_trials=6)
+    rec = sampler.recommend(study)
+    assert rec.value > np.median([t.value for t in study.trials]) - 0.05
+
+
+def test_config_factory_builds_it():
+    from optuna_mix.sampler_factory import create_sampler, validate_sampler_options
+
+    sampler = create_sampler("gp", {"n_startup_trials": 3}, seed=0)
+    assert isinstance(sampler, SimplexGPSampler)
+    assert validate_sampler_options("gp", {"n_startup_trials": 3}, ["a", "b"]) == []
+    assert validate_sampler_options("gp", {"coordinates": "ilr"}, ["a", "b"])
