@@ -18,9 +18,11 @@ The table, per approach, over the seeds:
 - best mixture: the mixture of the approach's best trial over all seeds.
 
 The noise sigma is measured by repeated evaluations: every trial of a fixed-mixture approach
-(uniform, llama, dolma, fixed) evaluates the same mixture, so the pooled standard deviation of
-those values (around each approach's own mean, over all its trials and seeds) is the run-to-run
-noise of one evaluation. Without a fixed-mixture approach the noise is not measured and the
+(uniform, llama, dolma, fixed) evaluates the same mixture, so the spread of those values is the
+run-to-run noise of one evaluation: the variance within each seed's study (a noisy objective)
+plus the variance of the study means over seeds (an objective that is deterministic given its
+seed, like the GPT proxy, which seeds initialisation and batch order from the study's seed),
+averaged over the fixed-mixture approaches run. Without a fixed-mixture approach the noise is not measured and the
 "beyond noise" and "trials to best" columns say so.
 """
 
@@ -156,12 +158,30 @@ class Plan:
     name: str
     config: StudyConfig
 
+    @property
+    def budget(self) -> int:
+        return self.config.n_trials
+
+
+def budget_of(approach: str, n_trials: int, fixed_trials: int | None) -> int:
+    """Trials per study: ``fixed_trials`` for the fixed-mixture approaches when given."""
+    if fixed_trials is not None and approach in FIXED_APPROACHES:
+        return fixed_trials
+    return n_trials
+
 
 def make_plans(
-    config: StudyConfig, approaches: Sequence[str], seeds: int, n_trials: int
+    config: StudyConfig,
+    approaches: Sequence[str],
+    seeds: int,
+    n_trials: int,
+    fixed_trials: int | None = None,
 ) -> list[Plan]:
     return [
-        Plan(a, s, study_name(config, a, s), approach_config(config, a, s, n_trials))
+        Plan(
+            a, s, study_name(config, a, s),
+            approach_config(config, a, s, budget_of(a, n_trials, fixed_trials)),
+        )
         for a in approaches
         for s in range(config.seed, config.seed + seeds)
     ]
@@ -224,13 +244,12 @@ class _Progress:
 def run_studies(
     plans: Sequence[Plan],
     storage_url: str,
-    n_trials: int,
     *,
     jobs: int = 1,
     cache_dir: str | Path = ".optuna-mix-cache",
     progress: bool = True,
 ) -> int:
-    """Create (or resume) every study and run each up to ``n_trials`` finished trials.
+    """Create (or resume) every study and run each up to its budget of finished trials.
 
     Returns how many trials finished in this call. Studies run one after another, or ``jobs``
     at a time in worker processes.
@@ -243,9 +262,9 @@ def run_studies(
     for plan in plans:
         mix = create_mix_study(plan.config, storage, study_name=plan.name, load_if_exists=True)
         study_ids.append(mix.study._study_id)
-        if mix.finished < n_trials:
-            todo.append((plan.name, n_trials - mix.finished))
-    total = n_trials * len(plans)
+        if mix.finished < plan.budget:
+            todo.append((plan.name, plan.budget - mix.finished))
+    total = sum(plan.budget for plan in plans)
     ran = 0
     with _Progress(storage, study_ids, total, progress) as bar:
         if jobs <= 1 or len(todo) <= 1:
@@ -295,6 +314,7 @@ class CompareResult:
     noise_how: str
     n_trials: int
     seeds: list[int]
+    fixed_trials: int | None = None
 
     def get(self, approach: str) -> ApproachResult | None:
         return next((a for a in self.approaches if a.approach == approach), None)
@@ -323,7 +343,12 @@ class CompareResult:
 
 
 def collect(
-    config: StudyConfig, storage, approaches: Sequence[str], seeds: Sequence[int], n_trials: int
+    config: StudyConfig,
+    storage,
+    approaches: Sequence[str],
+    seeds: Sequence[int],
+    n_trials: int,
+    fixed_trials: int | None = None,
 ) -> CompareResult:
     """Read the comparison's studies back from the storage."""
     import optuna
@@ -332,9 +357,11 @@ def collect(
     from optuna_mix.objective import MIXTURE_NAME
 
     results = []
-    pooled_dev2, pooled_dof = 0.0, 0
+    variances: list[float] = []  # per fixed-mixture approach: the variance of one evaluation
+    n_evaluations = 0
     for approach in approaches:
         curves, bests, regrets, counts, fixed_values = [], [], [], [], []
+        per_seed: list[np.ndarray] = []
         best_trial = None
         for seed in seeds:
             study = optuna.load_study(study_name=study_name(config, approach, seed), storage=storage)
@@ -343,7 +370,7 @@ def collect(
                 if t.value is not None and math.isfinite(t.value)
             ]
             trials.sort(key=lambda t: t.number)
-            trials = trials[:n_trials]
+            trials = trials[: budget_of(approach, n_trials, fixed_trials)]
             counts.append(len(trials))
             if not trials:
                 continue
@@ -357,12 +384,13 @@ def collect(
                 best_trial = best
             if approach in FIXED_APPROACHES:
                 fixed_values.extend(values.tolist())
+                per_seed.append(values)
         if not bests:
             raise LookupError(f"approach {approach!r} has no complete trial in any seed")
-        if approach in FIXED_APPROACHES and len(fixed_values) > 1:
-            arr = np.array(fixed_values)
-            pooled_dev2 += float(np.sum((arr - arr.mean()) ** 2))
-            pooled_dof += len(arr) - 1
+        variance = evaluation_variance(per_seed) if approach in FIXED_APPROACHES else None
+        if variance is not None:
+            variances.append(variance)
+            n_evaluations += len(fixed_values)
         mixture = best_trial.user_attrs.get(MIXTURE_NAME, {})
         results.append(
             ApproachResult(
@@ -377,15 +405,32 @@ def collect(
             )
         )
     fixed_run = [a for a in approaches if a in FIXED_APPROACHES]
-    if pooled_dof > 0:
-        noise = math.sqrt(pooled_dev2 / pooled_dof)
+    if variances:
+        noise = math.sqrt(float(np.mean(variances)))
         how = (
-            f"pooled std of {pooled_dof + len(fixed_run)} repeated evaluations of a fixed mixture "
-            f"({', '.join(fixed_run)}: every trial of every seed)"
+            f"std of one evaluation of a fixed mixture, from {n_evaluations} repeated "
+            f"evaluations ({', '.join(fixed_run)}; within-study and between-seed variance, "
+            "averaged over those approaches)"
         )
     else:
         noise, how = None, "not measured (run a fixed-mixture approach: uniform, llama or dolma)"
-    return CompareResult(config, results, noise, how, n_trials, list(seeds))
+    return CompareResult(config, results, noise, how, n_trials, list(seeds), fixed_trials)
+
+
+def evaluation_variance(per_seed: Sequence[np.ndarray]) -> float | None:
+    """Variance of one evaluation of a fixed mixture, from its values in each seed's study.
+
+    Within-study variance (a noisy objective: each trial draws new noise) plus the variance of
+    the study means over seeds (an objective that is deterministic given the study's seed, like
+    the GPT proxy, varies only between seeds). None with fewer than two evaluations.
+    """
+    per_seed = [np.asarray(v, float) for v in per_seed if len(v)]
+    if sum(len(v) for v in per_seed) < 2:
+        return None
+    within = [float(np.var(v, ddof=1)) for v in per_seed if len(v) > 1]
+    means = [float(np.mean(v)) for v in per_seed]
+    between = float(np.var(means, ddof=1)) if len(means) > 1 else 0.0
+    return (float(np.mean(within)) if within else 0.0) + between
 
 
 def _fmt(x: float | None, digits: int = 4, sign: bool = False) -> str:
@@ -430,15 +475,18 @@ def summary_lines(result: CompareResult) -> list[str]:
     seeds = result.seeds
     lines = [
         f"{config.name}: {len(result.approaches)} approaches x {len(seeds)} seeds "
-        f"({seeds[0]}..{seeds[-1]}) x {result.n_trials} trials; objective {config.objective}, "
-        f"criterion {config.criterion} (lower is better)",
+        f"({seeds[0]}..{seeds[-1]}) x {result.n_trials} trials"
+        + (f" ({result.fixed_trials} for fixed mixtures)" if result.fixed_trials else "")
+        + f"; objective {config.objective}, criterion {config.criterion} (lower is better)",
         f"run-to-run noise sigma = {_fmt(result.noise)}: {result.noise_how}",
         f"beyond noise: |difference to sobol| > {NOISE_FACTOR:g} sigma; trials to best: trials "
         f"until the best-so-far is within {NOISE_FACTOR:g} sigma of the overall best "
         f"({_fmt(result.overall_best)})",
     ]
-    short = [f"{a.approach} ({min(a.n_trials)} trials)" for a in result.approaches
-             if min(a.n_trials) < result.n_trials]
+    short = [
+        f"{a.approach} ({min(a.n_trials)} trials)" for a in result.approaches
+        if min(a.n_trials) < budget_of(a.approach, result.n_trials, result.fixed_trials)
+    ]
     if short:
         lines.append("not all trials finished: " + ", ".join(short))
     return lines
@@ -487,7 +535,8 @@ def best_so_far_figure(result: CompareResult):  # -> plotly.graph_objects.Figure
                 hoverinfo="skip", legendgroup=a.approach, showlegend=False,
             ))
         figure.add_trace(go.Scatter(
-            x=x, y=curves.mean(0), mode="lines", name=a.approach, legendgroup=a.approach,
+            x=x, y=curves.mean(0), mode="lines" if n > 1 else "markers", name=a.approach,
+            legendgroup=a.approach,
             line={"color": color},
         ))
     if result.noise is not None:
@@ -546,6 +595,7 @@ def run_compare(
     approaches: Sequence[str] | None = None,
     n_trials: int | None = None,
     seeds: int = 3,
+    fixed_trials: int | None = None,
     jobs: int = 1,
     cache_dir: str | Path = ".optuna-mix-cache",
     progress: bool = True,
@@ -555,10 +605,11 @@ def run_compare(
     for note in notes:
         click.echo(f"optuna-mix: {note}", err=True)
     budget = n_trials or config.n_trials
-    plans = make_plans(config, names, seeds, budget)  # every config checked before any trial
-    run_studies(plans, storage_url, budget, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    # every study's config is checked before any trial runs
+    plans = make_plans(config, names, seeds, budget, fixed_trials)
+    run_studies(plans, storage_url, jobs=jobs, cache_dir=cache_dir, progress=progress)
     seed_list = list(range(config.seed, config.seed + seeds))
-    return collect(config, open_storage(storage_url), names, seed_list, budget)
+    return collect(config, open_storage(storage_url), names, seed_list, budget, fixed_trials)
 
 
 @click.command("compare")
@@ -571,6 +622,10 @@ def run_compare(
               help="Budget per approach and seed [default: the config's [study] n_trials].")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds per approach: the config's seed, seed+1, ...")
+@click.option("--fixed-trials", type=click.IntRange(min=1), default=None,
+              help="Budget of the fixed-mixture approaches (uniform, llama, dolma, fixed) "
+              "[default: --n-trials]. 1 suffices for an objective that is deterministic given "
+              "its seed (the GPT proxy): the seeds then measure the noise.")
 @click.option("--storage", default=None, metavar="URL",
               help=f"SQLAlchemy URL of the study storage [default: {DEFAULT_STORAGE}].")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -587,6 +642,7 @@ def compare(
     approaches: str | None,
     n_trials: int | None,
     seeds: int,
+    fixed_trials: int | None,
     storage: str | None,
     jobs: int,
     output_dir: str,
@@ -606,7 +662,8 @@ def compare(
             result = run_compare(
                 config, url,
                 approaches=approaches.split(",") if approaches is not None else None,
-                n_trials=n_trials, seeds=seeds, jobs=jobs, cache_dir=cache_dir,
+                n_trials=n_trials, seeds=seeds, fixed_trials=fixed_trials, jobs=jobs,
+                cache_dir=cache_dir,
                 progress=progress,
             )
         except KeyboardInterrupt:

@@ -180,7 +180,7 @@ class DataMixingLaw(Law):
         self.loo_time_budget = loo_time_budget
 
     def min_trials(self, k: int) -> int:
-        return k + 3  # k+1 parameters per domain, and something left to judge the fit
+        return k + 2  # k+1 parameters per domain, and one more to judge the fit
 
     @staticmethod
     def _linear(G: np.ndarray, y: np.ndarray) -> np.ndarray:

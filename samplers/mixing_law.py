@@ -129,7 +129,8 @@ class MixingLawSampler(MixtureSampler):
                 info["status"] = "fitted"
         except Exception as e:  # a law that cannot be fitted never fails the study
             reason = str(e) if isinstance(e, LawFitError) else f"{type(e).__name__}: {e}"
-            _logger.warning(f"trial {trial.number}: {self.law} law not used ({reason}); Sobol")
+            log = _logger.info if isinstance(e, LawFitError) else _logger.warning
+            log(f"trial {trial.number}: {self.law} law not used ({reason}); Sobol instead")
             info = {"law": self.law, "n_trials_fitted": n, "status": "fallback",
                     "reason": reason, "proposal": "sobol"}
             w = self._sobol(trial, mixture)

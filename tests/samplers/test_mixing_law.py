@@ -136,9 +136,9 @@ def test_startup_is_sobol_then_the_law_with_attrs_explaining_the_proposal(law):
 def test_too_few_trials_or_no_losses_falls_back_to_sobol_and_says_why():
     study = optuna.create_study(sampler=MixingLawSampler(law="dml", n_startup_trials=2, seed=0))
     losses_fn = FORMS["dml"](np.random.default_rng(0), len(DOMAINS))
-    study.optimize(law_objective(losses_fn), n_trials=4)  # dml needs k + 3 = 7 trials
+    study.optimize(law_objective(losses_fn), n_trials=4)  # dml needs k + 2 = 6 trials
     info = study.trials[3].user_attrs[ATTR]
-    assert info["status"] == "fallback" and "at least 7 trials" in info["reason"]
+    assert info["status"] == "fallback" and "at least 6 trials" in info["reason"]
 
     def no_losses(trial):
         return sum(suggest_mixture(trial, DOMAINS).values())
