@@ -1,16 +1,24 @@
 """The embedded corpus: five synthetic domains (books, web, code, papers, social), offline.
 
 Why synthetic: the demo and the tests must show a mixture effect without downloads. The
-domains are built so that the best mixture under the mean criterion is *not* uniform:
+domains share a layer and differ in what only they teach:
 
-- a shared layer (a lexicon of pseudo-words with fixed "world knowledge": which adjectives go
-  with which noun, which objects a verb takes) appears in every prose domain, so prose domains
-  transfer to one another, but only in part;
-- each domain adds its own vocabulary, templates and syntax, which only it teaches;
-- the domains differ in difficulty: ``web`` is mostly boilerplate (easy, saturates on little
-  data); ``code`` and ``papers`` carry learnable but data-hungry structure (fixed bodies of
-  library functions, copied identifiers, arithmetic that is right); ``social`` is short and
-  noisy (random user names, typos: high irreducible loss, little to gain from more data).
+- shared: a lexicon of pseudo-words with fixed "world knowledge" (which adjectives go with
+  which noun, which objects a verb takes) and one clause grammar, used by books, web (little),
+  papers and social, so training on one prose domain helps the others, but only in part;
+- books: chapters of narrative and dialogue about the same two characters (copying);
+- web: a templated catalogue (boilerplate, 64 products at fixed prices, a site name repeated
+  in header and footer): the lowest loss, and at the demo budget the steepest gain per token;
+- code: Python-like functions, 150 library functions whose bodies never change
+  (memorisation) and fresh ones whose arguments are copied into their bodies;
+- papers: abstracts with acronyms spelled from their term, terms tied to fixed topics,
+  citations and sums that are right;
+- social: short noisy posts (random user names, typos, emoticons): the highest loss, and
+  the least gained per extra token.
+
+Measured on the demo preset (393k tokens, seed 0, mean val loss over the five domains):
+uniform 2.925; 60% web 3.018; 60% social 3.192; (books .19, web .35, code .18, papers .20,
+social .08) 2.896. The optimum under the mean leans to web and away from social.
 
 Everything is drawn from ``random.Random(seed)``: same seed, same text, on every machine.
 """
@@ -22,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 DOMAINS: tuple[str, ...] = ("books", "web", "code", "papers", "social")
+VERSION = 3  # part of the token cache key: bump whenever the generated text changes
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "gl"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ou"]
@@ -55,9 +64,11 @@ class Lexicon:
     verb_objs: dict[str, list[str]]  # shared knowledge: the objects a verb takes
     names: list[str]  # books
     sites: list[str]  # web
+    products: list[str]  # web: a small catalogue ...
+    prices: dict[str, int]  # ... at fixed prices
     library: dict[str, list[str]]  # code: library functions with fixed bodies
-    terms: list[str]  # papers
-    users: int  # social: user ids are random, never learnable
+    terms: list[str]  # papers: method names ...
+    term_topic: dict[str, str]  # ... each about a fixed topic
 
     @classmethod
     def build(cls, seed: int) -> Lexicon:
@@ -70,12 +81,16 @@ class Lexicon:
         verb_objs = {v: rng.sample(nouns, 3) for v in verbs}
         names = [w.capitalize() for w in _words(rng, 40, (2, 3), taken)]
         sites = _words(rng, 30, (2, 3), taken)
+        products = [f"{rng.choice(adjs)} {rng.choice(nouns)}" for _ in range(64)]
+        prices = {p: rng.randint(1, 99) for p in products}
         library = {}
-        for fn in _words(rng, 60, (2, 3), taken):
+        for fn in _words(rng, 150, (2, 3), taken):
             body = [rng.choice(["+", "-", "*"]) for _ in range(rng.randint(2, 4))]
             library[fn] = body
         terms = _words(rng, 120, (3, 4), taken)
-        return cls(nouns, verbs, adjs, noun_adjs, verb_objs, names, sites, library, terms, 10**6)
+        term_topic = {t: rng.choice(nouns) for t in terms}
+        return cls(nouns, verbs, adjs, noun_adjs, verb_objs, names, sites, products, prices,
+                   library, terms, term_topic)
 
 
 def _zipf(rng: random.Random, items: list[str], s: float = 1.1) -> str:
@@ -121,16 +136,16 @@ def _books(rng: random.Random, lex: Lexicon) -> str:
 
 
 def _web(rng: random.Random, lex: Lexicon) -> str:
+    """Mostly boilerplate around a few product lines: easy, learnt from little data."""
     site = rng.choice(lex.sites)
-    year = rng.randint(2005, 2024)
+    year = rng.randint(2015, 2024)
     lines = [
         f"{site}.com | Home | About | Blog | Contact",
         f"Posted on {rng.choice(_MONTHS)} {rng.randint(1, 28)} , {year} by admin",
     ]
-    for _ in range(rng.randint(2, 4)):
-        noun = _zipf(rng, lex.nouns)
-        lines.append(f"Buy {_noun_phrase(rng, lex, noun)} for $ {rng.randint(1, 99)}.99 today !")
-        lines.append(f"{_clause(rng, lex).capitalize()} .")
+    for _ in range(rng.randint(3, 6)):
+        product = rng.choice(lex.products)
+        lines.append(f"Buy the {product} for $ {lex.prices[product]}.99 today !")
         lines.append("Click here to read more . Share on facebook . Share on twitter .")
     lines.append(f"Copyright {year} {site}.com . All rights reserved .")
     return "\n".join(lines)
@@ -160,7 +175,7 @@ def _code(rng: random.Random, lex: Lexicon) -> str:
 def _papers(rng: random.Random, lex: Lexicon) -> str:
     term = rng.choice(lex.terms)
     acr = "".join(c for c in term[:3].upper())  # the acronym is spelled from its term
-    topic = _zipf(rng, lex.nouns)
+    topic = lex.term_topic[term]
     sents = [f"We propose {term} ( {acr} ) , a {rng.choice(lex.noun_adjs[topic])} method for {topic} ."]
     for _ in range(rng.randint(3, 6)):
         r = rng.random()
@@ -178,20 +193,22 @@ def _papers(rng: random.Random, lex: Lexicon) -> str:
 
 
 def _typo(rng: random.Random, word: str) -> str:
-    if len(word) > 3 and rng.random() < 0.15:
+    if len(word) > 3 and rng.random() < 0.1:
         i = rng.randrange(len(word) - 1)
         return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     return word
 
 
 def _social(rng: random.Random, lex: Lexicon) -> str:
+    """Short noisy posts: random user names and typos are a loss no amount of data lowers."""
     posts = []
     for _ in range(rng.randint(3, 8)):
-        user = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(6))
+        user = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789_") for _ in range(8))
         words = _clause(rng, lex).split()
         text = " ".join(_typo(rng, w) for w in words[: rng.randint(3, len(words))])
-        tail = rng.choice(["lol", "!!!", "omg", ":)", ":(", "smh", "+1", "", ""])
-        tag = f"#{rng.choice(lex.nouns)}" if rng.random() < 0.5 else ""
+        tail = " ".join(rng.choice(["lol", "!!!", "omg", ":)", ":(", "smh", "+1", "xD", "<3"])
+                        for _ in range(rng.randint(0, 3)))
+        tag = f"#{rng.choice(lex.nouns)}{rng.randint(0, 99)}" if rng.random() < 0.5 else ""
         posts.append(f"@{user} {text} {tail} {tag}".strip())
     return "\n".join(posts)
 

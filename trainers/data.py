@@ -140,6 +140,8 @@ class DomainSpec:
     def fingerprint(self) -> dict[str, Any]:
         """What the domain's tokens depend on; local files by name, size and mtime."""
         fp: dict[str, Any] = {"source": self.source, **self.options}
+        if self.source == "synthetic":
+            fp["corpus_version"] = corpus.VERSION
         if self.source == "files":
             fp["files"] = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in self.files()]
         return fp

@@ -38,5 +38,11 @@ def tiny_train() -> TrainConfig:
     return TrainConfig(batch_size=4, tokens=4 * 32 * 12, lr=3e-3, device="cpu", seed=0)
 
 
-def write_jsonl(path, texts: list[str], field: str = "text") -> None:
+def _write_jsonl(path, texts: list[str], field: str = "text") -> None:
     path.write_text("".join(json.dumps({field: t, "id": i}) + "\n" for i, t in enumerate(texts)))
+
+
+@pytest.fixture
+def write_jsonl():
+    """``write_jsonl(path, texts, field="text")``: one JSON object per line."""
+    return _write_jsonl

@@ -6,14 +6,12 @@ from optuna_mix.trainers import DomainSpec, MixtureBatches, check_domain_table, 
 from optuna_mix.trainers import data as data_mod
 from optuna_mix.trainers.data import split_documents
 
-from .conftest import write_jsonl
-
 
 def _docs(tag: str, n: int) -> list[str]:
     return [f"{tag} document number {i} says hello to {tag} world {i * 7}." for i in range(n)]
 
 
-def test_loads_local_json_jsonl_parquet_and_text(tmp_path):
+def test_loads_local_json_jsonl_parquet_and_text(tmp_path, write_jsonl):
     write_jsonl(tmp_path / "a.jsonl", _docs("jsonl", 3))
     write_jsonl(tmp_path / "b.json", _docs("json", 2), field="body")
     pd.DataFrame({"content": _docs("parquet", 4)}).to_parquet(tmp_path / "c.parquet")
@@ -57,7 +55,7 @@ def test_corpus_is_deterministic_and_small():
         assert 5000 <= sum(map(len, a)) < 10_000
 
 
-def test_second_prepare_reuses_the_token_cache(tmp_path, monkeypatch):
+def test_second_prepare_reuses_the_token_cache(tmp_path, monkeypatch, write_jsonl):
     write_jsonl(tmp_path / "a.jsonl", _docs("alpha", 60))
     write_jsonl(tmp_path / "b.jsonl", _docs("beta", 60))
     specs = [DomainSpec.from_table(n, {"source": "files", "path": str(tmp_path / f"{n}.jsonl")}) for n in "ab"]
@@ -95,7 +93,7 @@ def test_validation_split_is_fixed_and_disjoint():
         split_documents(docs, val_tokens=500, seed=0)
 
 
-def test_prepared_val_text_never_in_train(tmp_path):
+def test_prepared_val_text_never_in_train(tmp_path, write_jsonl):
     write_jsonl(tmp_path / "a.jsonl", [f"unique{i:03d} " + "lorem ipsum " * 3 for i in range(80)])
     spec = DomainSpec.from_table("a", {"source": "files", "path": str(tmp_path / "a.jsonl")})
     data = prepare_data([spec], tmp_path / "c", val_tokens=200, vocab_size=300)

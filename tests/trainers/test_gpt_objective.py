@@ -9,8 +9,6 @@ import pytest
 from optuna_mix import suggest_mixture
 from optuna_mix.gpt_objective import GPTObjective, validate_gpt_objective
 
-from .conftest import write_jsonl
-
 TINY = {
     "kind": "gpt", "preset": "demo", "n_layer": 1, "n_head": 2, "n_embd": 16, "seq_len": 32,
     "vocab_size": 300, "val_tokens": 128, "tokens": 4 * 32 * 12, "batch_size": 4, "lr": 3e-3,
@@ -19,7 +17,7 @@ TINY = {
 
 
 @pytest.fixture
-def domains(tmp_path):
+def domains(tmp_path, write_jsonl):
     words = ["alpha beta gamma", "def f(x): return x + 1", "the cat sat on the mat"]
     write_jsonl(tmp_path / "prose.jsonl", [f"{words[2]} {i} times {words[0]}" for i in range(200)])
     pd.DataFrame({"text": [f"{words[1]} # {i}" for i in range(200)]}).to_parquet(tmp_path / "code.parquet")
