@@ -207,12 +207,11 @@ class _Progress:
 
         self.storage, self.study_ids = storage, study_ids
         self.states = (TrialState.COMPLETE, TrialState.PRUNED)
+        initial = self.count()
         self.bar = tqdm(
-            total=total, initial=self.count(), desc="compare", unit="trial",
-            file=sys.stderr, disable=not enabled,
+            total=total, initial=initial, desc="compare", unit="trial",
+            file=sys.stderr, disable=not enabled or initial >= total,  # nothing left: no bar
         )
-        if self.bar.n >= total:  # nothing left to run: no bar
-            self.bar.disable = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 

@@ -176,7 +176,7 @@ class DataMixingLaw(Law):
     name = "dml"
     loo_method = "exact (warm-started refits)"
 
-    def __init__(self, *, loo_time_budget: float = 0.2) -> None:
+    def __init__(self, *, loo_time_budget: float = 0.15) -> None:
         self.loo_time_budget = loo_time_budget
 
     def min_trials(self, k: int) -> int:

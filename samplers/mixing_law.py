@@ -204,8 +204,8 @@ class MixingLawSampler(MixtureSampler):
         k = mixture.k
         pool = sobol_simplex_points(k, 1024, seed=_stable_seed(self._sequence_seed, "pool"))
         pool_scores = score(pool)
-        starts = [pool[i] for i in np.argsort(pool_scores)[:5]]
-        starts += [R[i] for i in np.argsort(signed_values)[:2]]
+        starts = [pool[i] for i in np.argsort(pool_scores)[:3]]
+        starts += [R[i] for i in np.argsort(signed_values)[:1]]
         starts.append(np.full(k, 1.0 / k))
         optima = []
         for start in starts:
