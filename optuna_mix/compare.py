@@ -255,10 +255,31 @@ def run_studies(
     """
     from optuna_mix.runner import create_mix_study
 
+    from optuna.trial import TrialState
+
+    from optuna_mix.runner import CONFIG_ATTR
+
     storage = open_storage(storage_url)
+    finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     todo: list[tuple[str, int]] = []
     study_ids = []
     for plan in plans:
+        try:
+            study_id = storage.get_study_id_from_name(plan.name)
+        except KeyError:
+            study_id = None
+        if study_id is not None:
+            # a finished study is only checked, not loaded (loading reads every study's trials)
+            stored = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR) or {}
+            if list(stored.get("domains", {})) != plan.config.domain_names:
+                raise ValueError(
+                    f"study {plan.name!r} already exists with other domains; use another "
+                    "storage or another [study] name"
+                )
+            finished = storage.get_n_trials(study_id, state=finished_states)
+            if finished >= plan.budget:
+                study_ids.append(study_id)
+                continue
         mix = create_mix_study(plan.config, storage, study_name=plan.name, load_if_exists=True)
         study_ids.append(mix.study._study_id)
         if mix.finished < plan.budget:

@@ -314,3 +314,15 @@ def test_compare_works_with_the_gpt_objective_and_measures_noise_between_seeds(t
     assert result.get("sobol").regrets is None
     header, rows = cmp.table_rows(result)
     assert "true regret" not in header and len(rows) == 2
+
+
+def test_a_finished_study_with_other_domains_is_a_user_error(config_file, tmp_path):
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    args = ["--approaches", "sobol", "--seeds", "1", "--n-trials", "1", "--storage", url,
+            "--output-dir", str(tmp_path), "--no-progress", "--no-dashboard"]
+    assert invoke("--config", str(config_file), *args).exit_code == 0
+    other = tmp_path / "other.toml"
+    other.write_text(LAWS_FIT_EARLY.replace("[domains.social]", "[domains.wiki]"))
+    result = invoke("--config", str(other), *args)
+    assert result.exit_code == 2
+    assert "already exists with other domains" in result.stderr
