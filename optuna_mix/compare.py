@@ -432,6 +432,11 @@ def collect(
             f"evaluations ({', '.join(fixed_run)}; within-study and between-seed variance, "
             "averaged over those approaches)"
         )
+        if noise == 0.0:
+            how += (
+                "; every repeated evaluation gave the same value: for an objective that is "
+                "deterministic given its seed, run --seeds 2 or more"
+            )
     else:
         noise, how = None, "not measured (run a fixed-mixture approach: uniform, llama or dolma)"
     return CompareResult(config, results, noise, how, n_trials, list(seeds), fixed_trials)
