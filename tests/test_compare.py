@@ -10,7 +10,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from conftest import DOMAINS
+from helpers import DOMAINS
 from optuna_mix import cli
 from optuna_mix import compare as cmp
 from optuna_mix.config import parse_config
