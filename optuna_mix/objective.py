@@ -29,6 +29,9 @@ class NonFiniteLossError(ValueError):
 class SurfaceEvaluator:
     """Per-domain losses from an analytic surface, with reproducible per-trial noise.
 
+    The surface is fixed by the objective's own seed; the noise by (that seed, the study's
+    seed, the trial number), so studies of one surface with other seeds see other noise.
+
     Also records the noise-free value and its regret against the surface's true optimum, so
     that benchmarks can score samplers on truth rather than on noisy observations.
     """
@@ -36,6 +39,7 @@ class SurfaceEvaluator:
     def __init__(self, config: StudyConfig) -> None:
         options = config.objective_options
         self.criterion = config.criterion
+        self.study_seed = config.seed
         self.surface: Surface = make_surface(
             options.get("family", "powerlaw"),
             config.domain_names,
@@ -45,7 +49,8 @@ class SurfaceEvaluator:
 
     def __call__(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:
         w = np.array([weights[d] for d in self.surface.domains])
-        rng = np.random.default_rng([self.surface.seed, trial.number, 7])
+        # the noise of a trial depends on the study's seed too: repeats over seeds differ
+        rng = np.random.default_rng([self.surface.seed, self.study_seed, trial.number])
         losses = self.surface.noisy_losses(w, rng)
         true_value = float(self.surface.value(w, self.criterion))
         trial.set_user_attr("true_value", true_value)

@@ -15,7 +15,6 @@ independent Gaussian noise of sigma * sqrt(k), as a trial's run-to-run noise wou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from optuna_mix.samplers._optimize import minimize_on_simplex
 from optuna_mix.samplers.sobol import sobol_simplex_points
 
 POWERLAW_EPS = 0.02
+_OPTIMA: dict[tuple[str, int, int, str], tuple[np.ndarray, float]] = {}
 
 
 @dataclass(frozen=True)
@@ -60,24 +60,25 @@ class Surface:
         return criterion_fn(criterion)(self.losses(w))
 
     def optimum(self, criterion: str = "mean") -> tuple[np.ndarray, float]:
-        """The minimiser on the simplex and its value (multi-start SLSQP, cached)."""
-        return self._optima[criterion] if criterion in self._optima else self._solve(criterion)
+        """The minimiser on the simplex and its value (multi-start SLSQP, cached per process).
+
+        A surface is fixed by (family, k, seed), so every study on it shares one solve.
+        """
+        key = (self.family, self.k, self.seed, criterion)
+        if key not in _OPTIMA:
+            _OPTIMA[key] = self._solve(criterion)
+        w, v = _OPTIMA[key]
+        return w.copy(), v
 
     def regret(self, w: np.ndarray, criterion: str = "mean") -> float:
         return float(self.value(w, criterion)) - self.optimum(criterion)[1]
-
-    @cached_property
-    def _optima(self) -> dict[str, tuple[np.ndarray, float]]:
-        return {}
 
     def _solve(self, criterion: str) -> tuple[np.ndarray, float]:
         candidates = sobol_simplex_points(self.k, 4096, seed=self.seed)
         values = self.value(candidates, criterion)
         order = np.argsort(values)[:16]
         starts = np.vstack([candidates[order], np.full(self.k, 1.0 / self.k)])
-        w, v = minimize_on_simplex(lambda x: float(self.value(x, criterion)), starts)
-        self._optima[criterion] = (w, v)
-        return w, v
+        return minimize_on_simplex(lambda x: float(self.value(x, criterion)), starts)
 
 
 def make_surface(
