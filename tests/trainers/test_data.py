@@ -27,6 +27,9 @@ def test_loads_local_json_jsonl_parquet_and_text(tmp_path, write_jsonl):
     assert docs({"path": str(tmp_path / "d*.txt")}) == _docs("text", 2) + _docs("text", 3)
     assert len(docs({"path": str(tmp_path / "d*.txt"), "sample_by": "document"})) == 2
     assert docs({"path": [str(tmp_path / "a.jsonl")], "max_documents": 2}) == _docs("jsonl", 2)
+    # the hf source is the same code path: datasets' json builder on a local file
+    hf = {"source": "hf", "path": "json", "data_files": str(tmp_path / "a.jsonl"), "streaming": True}
+    assert list(iter_documents(DomainSpec.from_table("x", hf))) == _docs("jsonl", 3)
     with pytest.raises(ValueError, match="no field 'text'"):
         docs({"path": str(tmp_path / "b.json")})
     with pytest.raises(FileNotFoundError):

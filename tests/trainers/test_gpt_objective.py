@@ -86,3 +86,14 @@ def test_gpt_objective_prunes_on_the_mean_intermediate_loss(domains, tmp_path):
     t = seen[0]
     assert t.state == optuna.trial.TrialState.PRUNED
     assert list(t.intermediate_values) == [4] and t.user_attrs["tokens"] == 4 * 128
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "dolma5-25m.toml"])
+def test_shipped_gpt_studies_validate(name):
+    import tomllib
+    from pathlib import Path
+
+    raw = tomllib.loads((Path(__file__).resolve().parents[2] / "studies" / name).read_text())
+    assert raw["objective"]["kind"] == "gpt"
+    assert validate_gpt_objective(raw["objective"], raw["domains"]) == []
+    assert list(raw["domains"]) == ["books", "web", "code", "papers", "social"]
