@@ -39,6 +39,7 @@ def _sampler(name: str, seed: int, options: dict):
     from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
 
     if name == "gp":
+        options = {k: v for k, v in options.items() if k != "recommend"}
         return SimplexGPSampler(seed=seed, **options)
     if name == "sobol":
         return SobolMixtureSampler(seed=seed)
@@ -91,7 +92,8 @@ def run_one(
         seconds.append(time.perf_counter() - t0)
         if n in CHECKPOINTS:
             if sampler == "gp":
-                w = np.array(list(s.recommend(study).weights.values()))
+                among = (options or {}).get("recommend", "evaluated")
+                w = np.array(list(s.recommend(study, among=among).weights.values()))
             else:
                 w = np.array(list(study.best_trial.user_attrs["mix"].values()))
             regrets[n] = surface.regret(w)
@@ -111,7 +113,9 @@ def time_suggestion(sampler: str, k: int, n_done: int, repeats: int = 3) -> floa
     """Seconds per suggestion on a study that already has ``n_done`` completed trials.
 
     The completed trials are Sobol points of a powerlaw surface (sigma 0.01); the sampler
-    then runs ``repeats`` more trials (each told before the next) and the mean is returned.
+    then runs ``repeats + 1`` more trials (each told before the next). The first is dropped
+    (both GP samplers warm-start their hyperparameters from the previous trial, as they do
+    in a running study) and the mean of the others is returned.
     """
     import optuna
     import torch
@@ -139,11 +143,11 @@ def time_suggestion(sampler: str, k: int, n_done: int, repeats: int = 3) -> floa
     study.optimize(objective, n_trials=n_done)
     study.sampler = _sampler(sampler, 0, {})
     times = []
-    for _ in range(repeats):
+    for _ in range(repeats + 1):
         t0 = time.perf_counter()
         study.optimize(objective, n_trials=1)
         times.append(time.perf_counter() - t0)
-    return float(np.mean(times))
+    return float(np.mean(times[1:]))
 
 
 def _run(args: tuple) -> dict:
@@ -167,6 +171,15 @@ def _table(results: list[dict], samplers: list[str]) -> str:
                 cells.append(f"{np.median(vals):.4f}" if vals else "")
             lines.append(f"| {k} | {noise} | {s} | {len(rs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _timing_table(timing: list[dict]) -> str:
+    if not timing:
+        return ""
+    lines = ["", "| sampler | k | completed trials | s / suggestion |", "|---|---|---|---|"]
+    for t in sorted(timing, key=lambda t: (t["k"], t["n"], t["sampler"])):
+        lines.append(f"| {t['sampler']} | {t['k']} | {t['n']} | {t['seconds']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _plot(results: list[dict], samplers: list[str], out: Path) -> None:
@@ -198,7 +211,7 @@ def _plot(results: list[dict], samplers: list[str], out: Path) -> None:
     try:
         fig.write_image(str(out) + ".png")
     except Exception as e:  # kaleido (or its browser) missing: HTML only
-        print(f"PNG skipped: {e.__class__.__name__}: {str(e).splitlines()[0][:120]}")
+        print(f"PNG skipped (kaleido unavailable?): {e.__class__.__name__}: {str(e).strip()[:200]}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,12 +222,36 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--n-trials", type=int, default=64)
     p.add_argument("--samplers", default=",".join(ALL_SAMPLERS))
-    p.add_argument("--gp-options", default="{}", help="JSON keywords for SimplexGPSampler")
+    p.add_argument(
+        "--gp-options",
+        default="{}",
+        help='JSON keywords for SimplexGPSampler, plus "recommend": "evaluated" | "all"',
+    )
     p.add_argument("--timing", default="", help="k:n,... e.g. 5:16,5:64,5:200,20:200")
     p.add_argument("--timing-samplers", default="gp,optuna-gp-norm")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", default="")
+    p.add_argument("--merge", default="", help="comma-separated .json outputs to pool (no runs)")
     a = p.parse_args(argv)
+    if a.merge:
+        results, timing = [], []
+        for f in a.merge.split(","):
+            data = json.loads(Path(f).read_text())
+            results += data["runs"]
+            timing += data["timing"]
+        for r in results:
+            r["regret"] = {int(c): v for c, v in r["regret"].items()}
+        samplers = [s for s in ALL_SAMPLERS if any(r["sampler"] == s for r in results)]
+        table = _table(results, samplers)
+        print(table)
+        for t in timing:
+            print(f"timing {t['sampler']} k={t['k']} n={t['n']}: {t['seconds']:.3f} s/suggestion")
+        if a.out:
+            out = Path(a.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            Path(str(out) + ".md").write_text(table + "\n" + _timing_table(timing))
+            _plot(results, samplers, out)
+        return
     samplers = a.samplers.split(",") if a.samplers else []
     options = json.loads(a.gp_options)
     tasks = [
@@ -243,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         out = Path(a.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         Path(str(out) + ".json").write_text(json.dumps({"runs": results, "timing": timing}))
-        Path(str(out) + ".md").write_text(table + "\n")
+        Path(str(out) + ".md").write_text(table + "\n" + _timing_table(timing))
         if results:
             _plot(results, samplers, out)
 

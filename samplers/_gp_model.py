@@ -255,6 +255,8 @@ def propose(
     groups: dict[tuple, list[np.ndarray]] = {}
     for s in starts:
         groups.setdefault(tuple(s[cat_cols]), []).append(s)
+    if len(cat_cols) == space.dim:  # nothing continuous to polish
+        groups = {}
     for key, group in groups.items():
         fixed = {c: float(v) for c, v in zip(cat_cols, key)} or None
         ic = torch.as_tensor(np.array(group), dtype=DTYPE)[:, None, :]
