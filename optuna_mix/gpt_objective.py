@@ -23,6 +23,7 @@ from optuna_mix.trainers import (
     DomainSpec,
     GPTConfig,
     MixtureData,
+    NonFiniteLossError,
     TrainConfig,
     TrainResult,
     check_domain_table,
@@ -176,7 +177,12 @@ class GPTObjective:
         )
 
     def evaluate(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:
-        """Train on ``weights``; per-domain validation losses (nats). May raise TrialPruned."""
+        """Train on ``weights``; per-domain validation losses (nats).
+
+        Raises ``optuna.TrialPruned`` when the pruner says so, and the trainers'
+        ``NonFiniteLossError`` (a ValueError) when training diverges, after recording the
+        reason as the trial user attr ``fail_reason``.
+        """
         data = self.prepare()
 
         def on_eval(step: int, tokens: int, losses: dict[str, float]) -> None:
@@ -185,9 +191,13 @@ class GPTObjective:
                 trial.set_user_attr("tokens", tokens)
                 raise optuna.TrialPruned(f"pruned at step {step} ({tokens} tokens)")
 
-        result: TrainResult = train(
-            self.model_config(data), data, weights, self.train_config(), on_eval=on_eval
-        )
+        try:
+            result: TrainResult = train(
+                self.model_config(data), data, weights, self.train_config(), on_eval=on_eval
+            )
+        except NonFiniteLossError as e:
+            trial.set_user_attr("fail_reason", str(e))
+            raise
         trial.set_user_attr("tokens", result.tokens)
         trial.set_user_attr("seconds", result.seconds)
         trial.set_user_attr("tokens_per_second", result.tokens_per_second)

@@ -97,3 +97,15 @@ def test_shipped_gpt_studies_validate(name):
     assert raw["objective"]["kind"] == "gpt"
     assert validate_gpt_objective(raw["objective"], raw["domains"]) == []
     assert list(raw["domains"]) == ["books", "web", "code", "papers", "social"]
+
+
+def test_diverging_trial_fails_with_its_reason(domains, tmp_path):
+    from optuna_mix.trainers import NonFiniteLossError
+
+    objective = GPTObjective({**TINY, "lr": 1e30, "grad_clip": 0}, domains, seed=0, cache_dir=tmp_path / "c")
+    study = optuna.create_study()
+    study.optimize(lambda t: sum(objective.evaluate(t, {"prose": 1.0}).values()), n_trials=1,
+                   catch=(NonFiniteLossError,))
+    t = study.trials[0]
+    assert t.state == optuna.trial.TrialState.FAIL
+    assert "at step" in t.user_attrs["fail_reason"]

@@ -9,7 +9,6 @@ from optuna_mix.trainers import (
     DataRepeatWarning,
     MixtureData,
     NonFiniteLossError,
-    TrainConfig,
     corpus,
     train,
 )
