@@ -19,7 +19,15 @@ SAMPLER_NAMES = ("gp", "sobol", "uniform", "fixed", "bimix", "dml", "regmix", "t
 OBJECTIVE_KINDS = ("gpt", "surface")
 SURFACE_FAMILIES = ("dml", "powerlaw")
 
-STUDY_KEYS = {"name": str, "n_trials": int, "seed": int, "criterion": str, "description": str}
+STUDY_KEYS = {
+    "name": str,
+    "n_trials": int,
+    "seed": int,
+    "criterion": str,
+    "pruner": str,
+    "description": str,
+}
+PRUNERS = ("none", "median", "successive_halving")
 SURFACE_KEYS = {"family": str, "noise": float, "seed": int}
 DOMAIN_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -42,6 +50,7 @@ class StudyConfig:
     n_trials: int
     seed: int
     criterion: str
+    pruner: str
     sampler: str
     sampler_options: dict[str, Any]
     sampler_tables: dict[str, dict[str, Any]]
@@ -144,6 +153,10 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
             f"[study] unknown criterion {criterion!r} (choose from {', '.join(CRITERIA)})"
         )
 
+    pruner = study.get("pruner", "none")
+    if isinstance(pruner, str) and pruner not in PRUNERS:
+        problems.append(f"[study] unknown pruner {pruner!r} (choose from {', '.join(PRUNERS)})")
+
     domains_raw = raw.get("domains")
     domains: dict[str, dict[str, Any]] = {}
     if domains_raw is None:
@@ -224,6 +237,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
         n_trials=n_trials,
         seed=seed,
         criterion=criterion,
+        pruner=pruner,
         sampler=sampler_name,
         sampler_options={**sampler_options, **sampler_tables.get(sampler_name, {})},
         sampler_tables=sampler_tables,

@@ -83,7 +83,18 @@ def load_mix_study(
         # Random/TPE would replay their first proposals on a resumed run with the same seed
         seed += len(study.get_trials(deepcopy=False))
     study.sampler = create_sampler(config.sampler, config.sampler_options, seed=seed)
+    study.pruner = create_pruner(config.pruner)
     return MixStudy(study, config)
+
+
+def create_pruner(name: str) -> optuna.pruners.BasePruner:
+    """No pruning by default: with a few dozen trials, a mixture that learns a hard domain
+    slowly looks bad early, and every pruned trial is a point the sampler never learns from."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
 
 
 class ProgressBar:

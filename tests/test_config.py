@@ -43,6 +43,7 @@ def test_defaults_and_order():
         (_with(study={"n_trials": "ten"}), "[study] n_trials must be an integer"),
         (_with(study={"n_trials": 0}), "n_trials must be at least 1"),
         (_with(study={"criterion": "avg"}), "unknown criterion 'avg'"),
+        (_with(study={"pruner": "magic"}), "unknown pruner 'magic'"),
         (_with(sampler={"name": "magic"}), "unknown sampler 'magic'"),
         (_with(sampler={"name": "sobol", "n_startup": 3}), "unknown option 'n_startup'"),
         (_with(sampler={"name": "fixed"}), "fixed sampler needs weights"),
