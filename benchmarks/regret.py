@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--timing", default="", help="k:n,... e.g. 5:16,5:64,5:200,20:200")
     p.add_argument("--timing-samplers", default="gp,optuna-gp-norm")
+    p.add_argument("--timing-repeats", type=int, default=3)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", default="")
     p.add_argument("--merge", default="", help="comma-separated .json outputs to pool (no runs)")
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     for item in filter(None, a.timing.split(",")):
         k, n = map(int, item.split(":"))
         for s in a.timing_samplers.split(","):
-            sec = time_suggestion(s, k, n)
+            sec = time_suggestion(s, k, n, a.timing_repeats)
             timing.append({"sampler": s, "k": k, "n": n, "seconds": sec})
             print(f"timing {s} k={k} n={n}: {sec:.3f} s/suggestion", flush=True)
     if a.out:

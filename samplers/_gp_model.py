@@ -225,7 +225,8 @@ def propose(
         prune_baseline=True,
         cache_root=True,
     )
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # linear_operator's jitter notices
         mean = model.posterior(torch.as_tensor(X_train, dtype=DTYPE)).mean.squeeze(-1).numpy()
     centres = X_train[np.argsort(-mean)[:3]]
 
@@ -278,7 +279,8 @@ def propose(
         except Exception:  # keep the best raw candidate
             continue
         snapped = np.array([space.snap(c) for c in cands.reshape(-1, space.dim).numpy()])
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             v = acqf(torch.as_tensor(snapped, dtype=DTYPE)[:, None, :]).numpy()
         i = int(np.nanargmax(np.where(np.isfinite(v), v, -np.inf)))
         if np.isfinite(v[i]) and v[i] > best_v:
@@ -288,7 +290,8 @@ def propose(
 
 def posterior_mean_std(model: SingleTaskGP, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and std of the latent objective (no observation noise) at ``X``."""
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # linear_operator's jitter notices
         post = model.posterior(torch.as_tensor(X, dtype=DTYPE))
         return (
             post.mean.squeeze(-1).numpy(),

@@ -15,7 +15,7 @@ from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
 from optuna_mix.surfaces import make_surface
 
 # cheap acquisition search for the conformance suite (hundreds of suggestions)
-FAST = {"n_raw_samples": 64, "n_restarts": 0, "mc_samples": 32}
+FAST = {"n_raw_samples": 32, "n_restarts": 0, "mc_samples": 16}
 
 
 class TestGPConformance(BasicSamplerTestCase, RelativeSamplerTestCase):
