@@ -53,6 +53,32 @@ def allowed_options(name: str) -> list[str]:
     return [p for p in parameters if p not in RESERVED and p != "self"]
 
 
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _type_problems(name: str, options: dict[str, Any]) -> list[str]:
+    """Options whose value is not of the type of the constructor's default for them."""
+    problems = []
+    parameters = inspect.signature(_sampler_class(name)).parameters
+    for key, value in options.items():
+        default = parameters[key].default if key in parameters else None
+        expected = type(default) if type(default) in _TYPE_WORDS else None
+        if expected is None:
+            continue
+        if expected is bool:
+            ok = isinstance(value, bool)
+        elif expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, expected) and not isinstance(value, bool)
+        if not ok:
+            problems.append(
+                f"[sampler] {key} must be {_TYPE_WORDS[expected]} for sampler {name!r}, "
+                f"got {value!r}"
+            )
+    return problems
+
+
 def validate_sampler_options(
     name: str, options: dict[str, Any], domains: Sequence[str]
 ) -> list[str]:
@@ -67,6 +93,7 @@ def validate_sampler_options(
         for key in options
         if key not in allowed
     ]
+    problems += _type_problems(name, options)
     if name == "fixed":
         weights = options.get("weights")
         if weights is None:

@@ -47,6 +47,8 @@ def test_defaults_and_order():
         (_with(sampler={"name": "magic"}), "unknown sampler 'magic'"),
         (_with(sampler={"name": "sobol", "n_startup": 3}), "unknown option 'n_startup'"),
         (_with(sampler={"name": "fixed"}), "fixed sampler needs weights"),
+        (_with(sampler={"name": "gp", "n_startup_trials": "x"}), "n_startup_trials must be an integer"),
+        (_with(sampler={"name": "gp", "n_startup_trials": -1}), "n_startup_trials must be >= 0"),
         (_with(sampler={"name": "fixed", "weights": {"a": 0.5, "z": 0.5}}), "unknown domain(s) z"),
         (_with(sampler={"name": "fixed", "weights": {"a": -1, "b": 2}}), "negative"),
         (_with(sampler={"name": "fixed", "weights": {"a": 0.3, "b": 0.3}}), "sum to 0.6"),
