@@ -106,12 +106,14 @@ class ProgressBar:
             self.bar.set_postfix(best=f"{best:.4f}")
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        postfix = {"last": trial.state.name.lower()}
+        if _has_complete(study):
+            postfix = {"best": f"{study.best_value:.4f}", **postfix}
+        self.bar.set_postfix(postfix, refresh=False)  # drawn once, by update or refresh below
         if trial.state in FINISHED:
             self.bar.update(1)
-        try:
-            self.bar.set_postfix(best=f"{study.best_value:.4f}", last=trial.state.name.lower())
-        except ValueError:  # no completed trial yet
-            self.bar.set_postfix(last=trial.state.name.lower())
+        else:
+            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()
