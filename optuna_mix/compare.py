@@ -253,11 +253,9 @@ def run_studies(
     Returns how many trials finished in this call. Studies run one after another, or ``jobs``
     at a time in worker processes.
     """
-    from optuna_mix.runner import create_mix_study
-
     from optuna.trial import TrialState
 
-    from optuna_mix.runner import CONFIG_ATTR
+    from optuna_mix.runner import CONFIG_ATTR, create_mix_study
 
     storage = open_storage(storage_url)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -269,7 +267,7 @@ def run_studies(
         except KeyError:
             study_id = None
         if study_id is not None:
-            # a finished study is only checked, not loaded (loading reads every study's trials)
+            # a finished study is only checked, not loaded (loading builds its sampler)
             stored = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR) or {}
             if list(stored.get("domains", {})) != plan.config.domain_names:
                 raise ValueError(

@@ -107,8 +107,10 @@ class ProgressBar:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         postfix = {"last": trial.state.name.lower()}
-        if _has_complete(study):
+        try:
             postfix = {"best": f"{study.best_value:.4f}", **postfix}
+        except ValueError:  # no completed trial yet
+            pass
         self.bar.set_postfix(postfix, refresh=False)  # drawn once, by update or refresh below
         if trial.state in FINISHED:
             self.bar.update(1)
