@@ -81,7 +81,10 @@ def run_one(
             trial.set_user_attr("mix", dict(zip(domains, map(float, w))))
         else:
             w = np.array(list(suggest_mixture(trial, domains).values()))
-        return float(np.mean(surface.noisy_losses(w, rng)))
+        losses = surface.noisy_losses(w, rng)
+        # kept as optuna-mix's objectives keep them (SimplexGPSampler models each one)
+        trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        return float(np.mean(losses))
 
     s = _sampler(sampler, seed, options or {})
     study = optuna.create_study(sampler=s)
@@ -137,7 +140,10 @@ def time_suggestion(sampler: str, k: int, n_done: int, repeats: int = 3) -> floa
             w = cube_to_simplex(np.array(u))[0]
         else:
             w = np.array(list(suggest_mixture(trial, domains).values()))
-        return float(np.mean(surface.noisy_losses(w, rng)))
+        losses = surface.noisy_losses(w, rng)
+        # kept as optuna-mix's objectives keep them (SimplexGPSampler models each one)
+        trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        return float(np.mean(losses))
 
     study = optuna.create_study(sampler=SobolMixtureSampler(seed=0))
     study.optimize(objective, n_trials=n_done)

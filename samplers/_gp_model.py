@@ -1,6 +1,11 @@
 """The surrogate (a GPyTorch exact GP through BoTorch) and the acquisition search on the simplex.
 
-Everything here maximises: callers pass ``-value`` for a minimised objective.
+Everything here maximises. A single-output model is fitted to the signed trial values
+(``-value`` for a minimised objective). A *composite* model (Astudillo & Frazier 2019) is
+fitted to the per-domain losses, one independent GP each, and the maximised objective is
+``Composite.sign * criterion(losses)`` of their joint posterior: each loss is a simpler
+function of the mixture than their mean (mostly its own domain's weight), and every trial
+observes all k of them.
 """
 
 from __future__ import annotations
@@ -8,11 +13,20 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from botorch.acquisition.analytic import PosteriorMean
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.monte_carlo import qSimpleRegret
+from botorch.acquisition.objective import (
+    GenericMCObjective,
+    MCAcquisitionObjective,
+    PosteriorTransform,
+    ScalarizedPosteriorTransform,
+)
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.input import InputTransform
@@ -28,9 +42,42 @@ from optuna_mix.samplers.sobol import sobol_simplex_points
 DTYPE = torch.float64
 
 
+_TORCH_CRITERIA = {
+    "mean": lambda Y: Y.mean(dim=-1),
+    "max": lambda Y: Y.amax(dim=-1),
+    "median": lambda Y: Y.quantile(0.5, dim=-1),  # interpolated, as numpy's median
+}
+_MC_SAMPLES_FOR_MOMENTS = 512
+
+
+@dataclass(frozen=True)
+class Composite:
+    """The maximised objective of a per-domain-loss model: ``sign * criterion(losses)``."""
+
+    criterion: str  # a key of optuna_mix.criteria.CRITERIA
+    sign: float  # +1 to maximise the criterion, -1 to minimise it
+    n_outputs: int
+
+    def mc_objective(self) -> MCAcquisitionObjective:
+        fn, sign = _TORCH_CRITERIA[self.criterion], self.sign
+        return GenericMCObjective(lambda samples, X=None: sign * fn(samples))
+
+    def posterior_transform(self) -> PosteriorTransform | None:
+        """The exact (linear) transform where there is one: the mean criterion."""
+        if self.criterion != "mean":
+            return None
+        weights = torch.full((self.n_outputs,), self.sign / self.n_outputs, dtype=DTYPE)
+        return ScalarizedPosteriorTransform(weights)
+
+
 def clean_targets(y: np.ndarray) -> np.ndarray:
-    """Finite targets: +-inf become the worst/best finite value (or 0 if none is finite)."""
+    """Finite targets: +-inf become the worst/best finite value (or 0 if none is finite).
+
+    Column by column for a matrix of several outputs.
+    """
     y = np.asarray(y, dtype=float).copy()
+    if y.ndim == 2:
+        return np.column_stack([clean_targets(col) for col in y.T]) if y.size else y
     finite = np.isfinite(y)
     if not finite.all():
         lo, hi = (y[finite].min(), y[finite].max()) if finite.any() else (0.0, 0.0)
@@ -86,7 +133,10 @@ def fit_gp(
     warp_columns: list[int] | None = None,
     warp: float | None = None,
 ) -> tuple[SingleTaskGP, dict[str, torch.Tensor]]:
-    """A Matern-5/2 ARD GP on ``X`` (n x d in [0,1]) to maximise ``y``, fitted by MAP.
+    """A Matern-5/2 ARD GP on ``X`` (n x d in [0,1]) fitted by MAP to ``y`` (n,) or (n, m).
+
+    Several outputs (m columns) are m independent GPs in one batch, each with its own
+    lengthscales and noise level.
 
     Priors: BoTorch's dimension-scaled LogNormal lengthscale prior (Hvarfner et al. 2024) and
     a LogNormal(-4, 1) prior on the noise variance of the standardised outputs, so the noise
@@ -95,14 +145,17 @@ def fit_gp(
     ``refit=False`` reuses them as they are (same data as before).
     """
     train_X = torch.as_tensor(X, dtype=DTYPE)
-    train_Y = torch.as_tensor(clean_targets(y), dtype=DTYPE).reshape(-1, 1)
+    train_Y = torch.as_tensor(clean_targets(y), dtype=DTYPE).reshape(len(train_X), -1)
+    m = train_Y.shape[-1]
     model = SingleTaskGP(
         train_X,
         train_Y,
         covar_module=get_covar_module_with_dim_scaled_prior(
-            ard_num_dims=train_X.shape[-1], use_rbf_kernel=False
+            ard_num_dims=train_X.shape[-1],
+            batch_shape=torch.Size([m]) if m > 1 else None,
+            use_rbf_kernel=False,
         ),
-        outcome_transform=Standardize(m=1),
+        outcome_transform=Standardize(m=m),
         input_transform=WeightWarp(warp_columns or [], warp) if warp else None,
     )
     if warm_start:
@@ -210,11 +263,13 @@ def propose(
     n_restarts: int = 1,
     mc_samples: int = 128,
     maxiter: int = 20,
+    composite: Composite | None = None,
 ) -> np.ndarray:
     """The point (columns) that maximises qLogNEI given the running trials' points."""
     seed = int(rng.integers(2**31))
     acqf = qLogNoisyExpectedImprovement(
         model=model,
+        objective=composite.mc_objective() if composite else None,
         X_baseline=torch.as_tensor(X_train, dtype=DTYPE),
         sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
         X_pending=(
@@ -225,9 +280,7 @@ def propose(
         prune_baseline=True,
         cache_root=True,
     )
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # linear_operator's jitter notices
-        mean = model.posterior(torch.as_tensor(X_train, dtype=DTYPE)).mean.squeeze(-1).numpy()
+    mean, _ = posterior_mean_std(model, X_train, composite)
     centres = X_train[np.argsort(-mean)[:3]]
 
     def score(X: np.ndarray) -> np.ndarray:
@@ -288,28 +341,52 @@ def propose(
     return space.snap(best_x)
 
 
-def posterior_mean_std(model: SingleTaskGP, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and std of the latent objective (no observation noise) at ``X``."""
+def posterior_mean_std(
+    model: SingleTaskGP, X: np.ndarray, composite: Composite | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and std of the latent (noise-free) maximised objective at ``X``.
+
+    Exact for one output and for the mean criterion; by quasi-MC over the outputs' joint
+    posterior at each point for the others (max, median).
+    """
+    Xt = torch.as_tensor(X, dtype=DTYPE)
+    transform = composite.posterior_transform() if composite else None
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # linear_operator's jitter notices
-        post = model.posterior(torch.as_tensor(X, dtype=DTYPE))
-        return (
-            post.mean.squeeze(-1).numpy(),
-            post.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
-        )
+        if composite is None or transform is not None:
+            post = model.posterior(Xt, posterior_transform=transform)
+            return (
+                post.mean.squeeze(-1).numpy(),
+                post.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
+            )
+        post = model.posterior(Xt[:, None, :])  # each point alone: marginals per point
+        sampler = SobolQMCNormalSampler(torch.Size([_MC_SAMPLES_FOR_MOMENTS]), seed=0)
+        values = composite.mc_objective()(sampler(post)).squeeze(-1)  # (samples, n)
+        return values.mean(dim=0).numpy(), values.std(dim=0).numpy()
 
 
 def maximise_mean(
-    model: SingleTaskGP, space: EncodedSpace, X_train: np.ndarray, rng: np.random.Generator
+    model: SingleTaskGP,
+    space: EncodedSpace,
+    X_train: np.ndarray,
+    rng: np.random.Generator,
+    composite: Composite | None = None,
 ) -> np.ndarray:
     """The point of the whole space with the highest posterior mean (multi-start, exact)."""
-    from botorch.acquisition.analytic import PosteriorMean
-
-    acqf = PosteriorMean(model)
-    mean, _ = posterior_mean_std(model, X_train)
+    if composite is None or composite.posterior_transform() is not None:
+        acqf = PosteriorMean(
+            model, posterior_transform=composite.posterior_transform() if composite else None
+        )
+    else:
+        acqf = qSimpleRegret(
+            model,
+            sampler=SobolQMCNormalSampler(torch.Size([_MC_SAMPLES_FOR_MOMENTS]), seed=0),
+            objective=composite.mc_objective(),
+        )
+    mean, _ = posterior_mean_std(model, X_train, composite)
     centres = X_train[np.argsort(-mean)[:3]]
     raw = candidate_points(space, 512, rng, centres)
-    mean_raw, _ = posterior_mean_std(model, raw)
+    mean_raw, _ = posterior_mean_std(model, raw, composite)
     order = np.argsort(-mean_raw)
     best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
     starts = raw[order[:4]]
@@ -334,7 +411,7 @@ def maximise_mean(
         except Exception:
             continue
         x = space.snap(cand.reshape(-1).numpy())
-        v = float(posterior_mean_std(model, x[None, :])[0][0])
+        v = float(posterior_mean_std(model, x[None, :], composite)[0][0])
         if v > best_v:
             best_x, best_v = x, v
     return space.snap(best_x)

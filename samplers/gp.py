@@ -15,6 +15,10 @@ interior (Sobol), faces, edges and vertices, and the best are refined by SLSQP u
 
 Start-up: the first ``n_startup_trials`` trials take Sobol-on-simplex points indexed by trial
 number (one shared design across workers, as :class:`SobolMixtureSampler`).
+
+Composite model: where every completed trial keeps its per-domain losses in a user attr
+(``losses``, as optuna-mix's objectives do) and its value is their mean, max or median, each
+loss gets its own GP and the acquisition works on the criterion of their joint posterior.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_mix.criteria import CRITERIA
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._gp_model import (
+    Composite,
     fit_gp,
     maximise_mean,
     posterior_mean_std,
@@ -95,6 +101,10 @@ class SimplexGPSampler(MixtureSampler):
         mc_samples: quasi-MC samples of qLogNEI.
         warp: ``c`` of the fixed input warp of the weights, w -> log(1 + w/c)/log(1 + 1/c)
             (small weights matter most); None: no warp.
+        losses_attr: the trial user attr with the per-domain losses (a dict). Where every
+            completed trial has it and its value is their mean, max or median, the GP models
+            each loss and the acquisition their criterion (a composite model); None: the GP
+            models the trial values alone.
         independent_sampler: sampler for parameters outside the relative search space
             (default: Random with ``seed``).
     """
@@ -109,6 +119,7 @@ class SimplexGPSampler(MixtureSampler):
         n_restarts: int = 1,
         mc_samples: int = 128,
         warp: float | None = 0.05,
+        losses_attr: str | None = "losses",
         independent_sampler: BaseSampler | None = None,
     ) -> None:
         if coordinates not in COORDINATES:
@@ -125,6 +136,7 @@ class SimplexGPSampler(MixtureSampler):
         self._n_restarts = int(n_restarts)
         self._mc_samples = int(mc_samples)
         self._warp = None if warp is None else float(warp)
+        self._losses_attr = losses_attr
         self._intersection = optuna.search_space.IntersectionSearchSpace()
         self._init_runtime()
 
@@ -171,7 +183,7 @@ class SimplexGPSampler(MixtureSampler):
         if study._is_multi_objective():
             return super().sample_relative(study, trial, search_space)
         space = self._space(study, search_space)
-        X, y, _ = self._data(study, space)
+        X, y, _, composite = self._data(study, space)
         if len(y) == 0 or len(y) < self._n_startup_trials:
             return super().sample_relative(study, trial, search_space)
 
@@ -188,6 +200,7 @@ class SimplexGPSampler(MixtureSampler):
                 n_raw=self._n_raw,
                 n_restarts=self._n_restarts,
                 mc_samples=self._mc_samples,
+                composite=composite,
             )
         params = space.decode(x)
         self._store(study, trial, space, params)
@@ -211,22 +224,23 @@ class SimplexGPSampler(MixtureSampler):
             raise ValueError("recommend() needs a single-objective study")
         search_space = self.infer_relative_search_space(study, None)  # type: ignore[arg-type]
         space = self._space(study, search_space)
-        X, y, trials = self._data(study, space)
+        X, y, trials, composite = self._data(study, space)
         if len(y) == 0:
             raise ValueError("recommend() needs at least one completed trial")
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         with _one_thread():
             model = self._fit(study, space, X, y)
             if among == "evaluated":
-                mean, _ = posterior_mean_std(model, X)
+                mean, _ = posterior_mean_std(model, X, composite)
                 i = int(np.argmax(mean))
                 x, number = X[i], trials[i].number
                 params = dict(trials[i].params)
             else:
-                x = maximise_mean(model, space, X, np.random.default_rng([self._base_seed, 0]))
+                rng = np.random.default_rng([self._base_seed, 0])
+                x = maximise_mean(model, space, X, rng, composite)
                 number = None
                 params = space.decode(x)
-            mean, std = posterior_mean_std(model, x[None, :])
+            mean, std = posterior_mean_std(model, x[None, :], composite)
         mixtures = {
             b.mixture.name: dict(zip(b.mixture.domains, (float(v) for v in space.weights(x, b))))
             for b in space.mixture_blocks
@@ -252,22 +266,30 @@ class SimplexGPSampler(MixtureSampler):
 
     def _data(
         self, study: Study, space: EncodedSpace
-    ) -> tuple[np.ndarray, np.ndarray, list[FrozenTrial]]:
-        """Completed trials with every modelled parameter (failed/pruned ones never count)."""
+    ) -> tuple[np.ndarray, np.ndarray, list[FrozenTrial], Composite | None]:
+        """Completed trials with every modelled parameter (failed/pruned ones never count).
+
+        The targets: the per-domain losses (n x k) with the composite that makes them the
+        maximised objective, where the trials allow; else the signed values (n,) and None.
+        """
         trials = [
             t
             for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.value is not None and space.has_all(t.params)
         ]
         if not trials:
-            return np.zeros((0, space.dim)), np.zeros(0), []
+            return np.zeros((0, space.dim)), np.zeros(0), [], None
         X = np.array([space.encode(t.params) for t in trials])
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        y = sign * np.array([float(t.value) for t in trials])
-        return X, y, trials
+        values = np.array([float(t.value) for t in trials])
+        found = _per_domain_losses(trials, values, self._losses_attr)
+        if found is not None:
+            losses, criterion = found
+            return X, losses, trials, Composite(criterion, sign, losses.shape[1])
+        return X, sign * values, trials, None
 
     def _fit(self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray):
-        key = (study._study_id, tuple(space.param_names), space.coordinates)
+        key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:])
         data_key = X.tobytes() + y.tobytes()
         with self._lock:
             cached = self._fits.get(key)
@@ -334,6 +356,38 @@ def _one_thread():
             _THREADS_USERS[0] -= 1
             if _THREADS_USERS[0] == 0:
                 torch.set_num_threads(_THREADS_USERS[1])
+
+
+def _per_domain_losses(
+    trials: list[FrozenTrial], values: np.ndarray, attr: str | None
+) -> tuple[np.ndarray, str] | None:
+    """The trials' per-domain losses (n x k) and the criterion whose values they give.
+
+    None unless every trial keeps the same k >= 2 finite losses under ``attr`` and one
+    criterion reproduces every trial value: a composite model is only used where it is exact.
+    """
+    if attr is None:
+        return None
+    first = trials[0].user_attrs.get(attr)
+    if not isinstance(first, dict) or len(first) < 2:
+        return None
+    keys = list(first)
+    rows = []
+    for t in trials:
+        losses = t.user_attrs.get(attr)
+        if not isinstance(losses, dict) or set(losses) != set(keys):
+            return None
+        try:
+            rows.append([float(losses[k]) for k in keys])
+        except (TypeError, ValueError):
+            return None
+    Y = np.array(rows)
+    if not np.isfinite(Y).all():
+        return None
+    for name, fn in CRITERIA.items():
+        if np.allclose(fn(Y), values, rtol=1e-9, atol=1e-12):
+            return Y, name
+    return None
 
 
 def _mixture_names(space: EncodedSpace) -> set[str]:

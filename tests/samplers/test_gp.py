@@ -11,6 +11,7 @@ from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSampler
 from optuna.trial import TrialState
 
 from optuna_mix import suggest_mixture
+from optuna_mix.criteria import criterion_fn
 from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
 from optuna_mix.surfaces import make_surface
 
@@ -29,14 +30,17 @@ def _is_simplex(w) -> bool:
     return bool(np.all(w >= 0) and np.all(w <= 1) and abs(w.sum() - 1.0) <= 1e-9)
 
 
-def _surface_objective(surface, rng=None):
+def _surface_objective(surface, rng=None, *, keep_losses=False, criterion="mean"):
+    """The surface's criterion; with ``keep_losses`` the per-domain losses in the user attrs,
+    as optuna-mix's objectives keep them (the GP then models each one)."""
     domains = list(surface.domains)
 
     def objective(trial):
         w = np.array(list(suggest_mixture(trial, domains).values()))
-        if rng is None:
-            return float(surface.value(w))
-        return float(np.mean(surface.noisy_losses(w, rng)))
+        losses = surface.losses(w) if rng is None else surface.noisy_losses(w, rng)
+        if keep_losses:
+            trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        return float(criterion_fn(criterion)(losses))
 
     return objective
 
@@ -152,21 +156,65 @@ def test_recommend_returns_a_simplex_point_with_mean_and_std():
         sampler.recommend(study, among="best")
 
 
+def _regret_of_recommendation(surface, sampler, study, criterion="mean"):
+    return surface.regret(np.array(list(sampler.recommend(study).weights.values())), criterion)
+
+
 def test_regret_below_sobol_at_a_small_budget():
     surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
     budget = 16
-    gp = SimplexGPSampler(seed=0)
-    study = optuna.create_study(sampler=gp)
-    study.optimize(_surface_objective(surface, np.random.default_rng(0)), n_trials=budget)
-    gp_regret = surface.regret(np.array(list(gp.recommend(study).weights.values())))
-    sobol_regrets = []
+    gp_regrets, sobol_regrets = [], []
     for seed in range(3):
+        gp = SimplexGPSampler(seed=seed)
+        study = optuna.create_study(sampler=gp)
+        objective = _surface_objective(surface, np.random.default_rng(seed), keep_losses=True)
+        study.optimize(objective, n_trials=budget)
+        gp_regrets.append(_regret_of_recommendation(surface, gp, study))
         s = optuna.create_study(sampler=SobolMixtureSampler(seed=seed))
-        s.optimize(_surface_objective(surface, np.random.default_rng(0)), n_trials=budget)
+        s.optimize(_surface_objective(surface, np.random.default_rng(seed)), n_trials=budget)
         sobol_regrets.append(
             surface.regret(np.array(list(s.best_trial.user_attrs["mix"].values())))
         )
-    assert gp_regret < 0.5 * np.median(sobol_regrets), (gp_regret, sobol_regrets)
+    assert np.median(gp_regrets) < 0.5 * np.median(sobol_regrets), (gp_regrets, sobol_regrets)
+
+
+@pytest.mark.parametrize("criterion", ["mean", "max", "median"])
+def test_per_domain_losses_give_a_composite_model_of_the_criterion(criterion):
+    surface = make_surface("powerlaw", 4, seed=1, noise=0.0)
+    gp = SimplexGPSampler(seed=0, **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.optimize(_surface_objective(surface, keep_losses=True, criterion=criterion), n_trials=8)
+    space = gp._space(study, gp.infer_relative_search_space(study, None))
+    X, Y, _, composite = gp._data(study, space)
+    assert composite is not None and composite.criterion == criterion and composite.sign == -1.0
+    assert Y.shape == (8, 4)
+    rec = gp.recommend(study)
+    # the predicted criterion at the recommended mixture is close to its true value
+    true = float(surface.value(np.array(list(rec.weights.values())), criterion))
+    assert abs(rec.value - true) < 0.05, (rec.value, true)
+    assert rec.std >= 0
+
+
+def test_values_that_no_criterion_gives_keep_the_scalar_model():
+    surface = make_surface("powerlaw", 3, seed=1)
+
+    def objective(trial):
+        w = np.array(list(suggest_mixture(trial, list(surface.domains)).values()))
+        losses = surface.losses(w)
+        trial.set_user_attr("losses", dict(zip(surface.domains, map(float, losses))))
+        return float(losses @ np.array([0.5, 0.3, 0.2]))  # a weighted mean: not a criterion
+
+    for losses_attr, objective_ in (
+        ("losses", objective),
+        (None, _surface_objective(surface, keep_losses=True)),
+    ):
+        gp = SimplexGPSampler(seed=0, losses_attr=losses_attr, **FAST)
+        study = optuna.create_study(sampler=gp)
+        study.optimize(objective_, n_trials=6)
+        space = gp._space(study, gp.infer_relative_search_space(study, None))
+        X, y, _, composite = gp._data(study, space)
+        assert composite is None and y.shape == (6,)
+        assert np.allclose(-y, [t.value for t in study.trials])
 
 
 def test_other_parameters_and_several_mixtures_are_modelled_jointly():
