@@ -13,16 +13,25 @@ domains share a layer and differ in what only they teach:
   (memorisation) and fresh ones whose arguments are copied into their bodies;
 - papers: abstracts with acronyms spelled from their term, terms tied to fixed topics,
   citations and sums that are right;
-- social: keysmash posts, a books character's handle then letters drawn uniformly from the
-  nine of a keyboard's home row: high entropy (no model goes below log 9 = 2.20 nats a
-  letter) and little to learn beyond that, so past a few percent of the budget a token
-  spent on it buys less than one spent on a learnable domain.
+- social: keysmash threads, replies ("@ ") of letters drawn uniformly from the nine of a
+  keyboard's home row: high entropy (no model goes below log 9 = 2.20 nats a letter) and
+  nothing to learn beyond that, so past a few percent of the budget a token spent on it buys
+  less than one spent on a learnable domain. It shares only the letters with the others.
 
 Uniform spends a fifth of the budget on social; under the mean criterion the optimum gives
-it much less and the freed tokens to the learnable domains. Measured on the demo settings
-(393k tokens, batch 16, training seed 1000), mean val loss over the five domains: uniform
-2.236; social .08, the others .23 each, 2.205; social .03, 2.225 (social's own loss rises
-from 2.32 to 2.46 and 2.71, the others' fall). See docs/trainers.md for the search.
+it a few percent and the freed tokens to the learnable domains. Earlier designs kept more
+of it worth training on: with a books character's handle on every post (version 6), or on
+every thread (tried), social's own loss rose steeply as its share fell (2.32 at .2 to 2.71
+at .03 for version 6), for spelling forty names is memorisation that only social's own
+tokens taught; posts in the shared clause grammar were worse still: a token of them
+taught books and papers as much as one of their own, and uniform beat the mixtures that
+starve social.
+
+Measured on the demo settings (393k tokens, batch 16, warmup 20%, training seed 1000), mean
+val loss over the five domains: uniform 2.184; social .06, the others .235 each, 2.117;
+social .03, 2.135 (social's own loss rises from 2.20 to 2.24 and 2.31, the others' fall).
+The demo's 16-trial search finds social .055 and beats uniform by 0.031, 3.4 times one
+run's noise over training seeds; see docs/trainers.md.
 
 Everything is drawn from ``random.Random(seed)``: same seed, same text, on every machine.
 """
@@ -34,7 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 DOMAINS: tuple[str, ...] = ("books", "web", "code", "papers", "social")
-VERSION = 6  # part of the token cache key: bump whenever the generated text changes
+VERSION = 7  # part of the token cache key: bump whenever the generated text changes
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "gl"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ou"]
@@ -197,16 +206,16 @@ def _papers(rng: random.Random, lex: Lexicon) -> str:
 
 
 def _social(rng: random.Random, lex: Lexicon) -> str:
-    """Keysmash posts: a character's handle, then uniformly random letters.
+    """A keysmash thread: replies ("@ ") of letters drawn uniformly from the home row.
 
-    Beyond the handle (books' character names) and "letters, uniformly at random", there
-    is nothing to learn: a few thousand tokens teach all there is, and every further token
-    spent here is wasted.
+    Beyond "a reply marker, then home-row letters uniformly at random" there is nothing to
+    learn: a few thousand tokens teach all there is, and every further token spent here is
+    wasted.
     """
     posts = []
     for _ in range(rng.randint(3, 8)):
         smash = " ".join(rng.choice("asdfghjkl") for _ in range(rng.randint(8, 24)))
-        posts.append(f"@{rng.choice(lex.names)} {smash}")
+        posts.append(f"@ {smash}")
     return "\n".join(posts)
 
 
