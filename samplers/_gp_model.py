@@ -34,6 +34,8 @@ from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from botorch.optim import optimize_acqf
 from botorch.sampling.normal import SobolQMCNormalSampler
+from gpytorch.kernels import Kernel, ScaleKernel
+from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from optuna_mix.samplers._gp_space import EncodedSpace
@@ -114,6 +116,69 @@ class WeightWarp(InputTransform):
         return Xw
 
 
+@dataclass(frozen=True)
+class LawPrior:
+    """A fitted Data Mixing Law, L_i = c_i + k_i exp(t_i . w), as the GPs' prior mean.
+
+    ``columns`` are the input columns of the mixture's weights, in the law's domain order;
+    output i of the model is domain i's loss.
+    """
+
+    c: np.ndarray  # (m,)
+    k: np.ndarray  # (m,)
+    t: np.ndarray  # (m, m)
+    columns: tuple[int, ...]
+
+    def losses(self, W: torch.Tensor) -> torch.Tensor:
+        """Per-domain losses (..., m) of raw weights W (..., m)."""
+        t = torch.as_tensor(self.t, dtype=W.dtype)
+        exponent = (W @ t.T).clamp(-50.0, 50.0)
+        return torch.as_tensor(self.c, dtype=W.dtype) + torch.as_tensor(
+            self.k, dtype=W.dtype
+        ) * torch.exp(exponent)
+
+
+class LawMean(Mean):
+    """The GP prior mean of a batch of m outputs: a fitted law, in standardised units.
+
+    The inputs it sees are warped (the model's input transform runs first): the warp is
+    inverted to give the law the raw weights. Output b of the batch is the law's domain b.
+    """
+
+    def __init__(self, law: LawPrior, warp: float | None, means: torch.Tensor,
+                 stdvs: torch.Tensor) -> None:
+        super().__init__()
+        self.law, self.warp = law, warp
+        self.register_buffer("columns", torch.tensor(law.columns, dtype=torch.long))
+        self.register_buffer("means", means.reshape(-1))
+        self.register_buffer("stdvs", stdvs.reshape(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.means.numel()
+        if x.dim() < 3:
+            x = x.unsqueeze(-3)
+        if x.shape[-3] != m:  # the posterior's inputs carry a broadcast output dim of 1
+            x = x.expand(*x.shape[:-3], m, *x.shape[-2:])
+        u = x[..., self.columns]
+        w = u if not self.warp else self.warp * torch.expm1(u * np.log1p(1.0 / self.warp))
+        L = (self.law.losses(w) - self.means) / self.stdvs  # (..., m, n, m): every domain
+        return L.diagonal(dim1=-3, dim2=-1).transpose(-1, -2)  # output b: domain b
+
+
+def _covar(d: int, m: int, *, scaled: bool) -> Kernel:
+    """Matern-5/2 ARD with BoTorch's dimension-scaled lengthscale prior, one per output.
+
+    ``scaled`` adds a learned output scale (maximum likelihood, no prior): for the residuals
+    of a law, which may be far smaller than the outputs' own spread. Without it, the unit
+    variance of the standardised outputs is the kernel's.
+    """
+    batch = torch.Size([m]) if m > 1 else torch.Size()
+    base = get_covar_module_with_dim_scaled_prior(
+        ard_num_dims=d, batch_shape=batch, use_rbf_kernel=False
+    )
+    return ScaleKernel(base, batch_shape=batch) if scaled else base
+
+
 def _hyperparameters(model: SingleTaskGP) -> dict[str, torch.Tensor]:
     return {
         n: p.detach().clone()
@@ -132,6 +197,7 @@ def fit_gp(
     seed: int = 0,
     warp_columns: list[int] | None = None,
     warp: float | None = None,
+    law: LawPrior | None = None,
 ) -> tuple[SingleTaskGP, dict[str, torch.Tensor]]:
     """A Matern-5/2 ARD GP on ``X`` (n x d in [0,1]) fitted by MAP to ``y`` (n,) or (n, m).
 
@@ -143,18 +209,25 @@ def fit_gp(
     level is learned (sigma up to 0.02 on these objectives) instead of assumed zero.
     ``warm_start`` carries hyperparameters over from the previous fit (faster, stabler);
     ``refit=False`` reuses them as they are (same data as before).
+
+    ``law``: a fitted mixing law (one per output) as the prior mean; the GPs model what it
+    leaves. The outputs stay standardised by their own mean and std, not the residuals':
+    on the residuals' scale the unit kernel variance fitted the noise (learned noise 10x too
+    low, lengthscales 0.03), and the posterior mean merely ranked the noisy observations.
     """
     train_X = torch.as_tensor(X, dtype=DTYPE)
     train_Y = torch.as_tensor(clean_targets(y), dtype=DTYPE).reshape(len(train_X), -1)
     m = train_Y.shape[-1]
+    mean_module = None
+    if law is not None:  # in the standardised units SingleTaskGP's Standardize will use
+        scale = Standardize(m=m)
+        scale(train_Y)
+        mean_module = LawMean(law, warp, scale.means, scale.stdvs)
     model = SingleTaskGP(
         train_X,
         train_Y,
-        covar_module=get_covar_module_with_dim_scaled_prior(
-            ard_num_dims=train_X.shape[-1],
-            batch_shape=torch.Size([m]) if m > 1 else None,
-            use_rbf_kernel=False,
-        ),
+        covar_module=_covar(train_X.shape[-1], m, scaled=law is not None),
+        mean_module=mean_module,
         outcome_transform=Standardize(m=m),
         input_transform=WeightWarp(warp_columns or [], warp) if warp else None,
     )

@@ -79,7 +79,8 @@ class Law:
     def min_trials(self, k: int) -> int:
         raise NotImplementedError
 
-    def fit(self, R: np.ndarray, Y: np.ndarray) -> Law:
+    def fit(self, R: np.ndarray, Y: np.ndarray, *, loo: bool = True) -> Law:
+        """Fit to mixtures ``R`` and losses ``Y``; ``loo=False`` skips the leave-one-out."""
         R, Y = np.asarray(R, float), np.asarray(Y, float)
         n, k = R.shape
         if Y.shape != (n, k):
@@ -94,7 +95,7 @@ class Law:
         self.k = k
         self._fit(R, Y)
         self.fitted = self.predict(R)
-        self.loo = self._loo(R, Y)
+        self.loo = self._loo(R, Y) if loo else np.full_like(Y, np.nan)
         self.r2 = np.array([r_squared(Y[:, i], self.fitted[:, i]) for i in range(k)])
         return self
 

@@ -41,12 +41,14 @@ from optuna_mix.criteria import CRITERIA
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._gp_model import (
     Composite,
+    LawPrior,
     fit_gp,
     maximise_mean,
     posterior_mean_std,
     propose,
 )
 from optuna_mix.samplers._gp_space import COORDINATES, EncodedSpace
+from optuna_mix.samplers._laws import DataMixingLaw, LawFitError
 from optuna_mix.samplers._simplex import (
     PROPOSAL_PREFIX,
     Mixture,
@@ -56,6 +58,10 @@ from optuna_mix.samplers._simplex import (
 from optuna_mix.samplers.sobol import _stable_seed, sobol_simplex_points
 
 RELATIVE_PREFIX = "optuna_mix:gp:relative:"
+PRIOR_MEANS = ("law", "constant")
+# the law has k + 1 parameters a domain: fitted from k + 4 trials on (from k + 2, the least
+# it can be fitted to, its proposals were often far off; chosen by benchmark, docs/gp.md)
+LAW_EXTRA_TRIALS = 4
 _CHUNK = 2000  # RDB storages keep system attr values in 2048-character columns
 
 _logger = optuna.logging.get_logger(__name__)
@@ -120,6 +126,7 @@ class SimplexGPSampler(MixtureSampler):
         mc_samples: int = 128,
         warp: float | None = 0.05,
         losses_attr: str | None = "losses",
+        prior_mean: str = "law",
         independent_sampler: BaseSampler | None = None,
     ) -> None:
         if coordinates not in COORDINATES:
@@ -136,7 +143,10 @@ class SimplexGPSampler(MixtureSampler):
         self._n_restarts = int(n_restarts)
         self._mc_samples = int(mc_samples)
         self._warp = None if warp is None else float(warp)
+        if prior_mean not in PRIOR_MEANS:
+            raise ValueError(f"prior_mean must be one of {PRIOR_MEANS}, not {prior_mean!r}")
         self._losses_attr = losses_attr
+        self._prior_mean = prior_mean
         self._intersection = optuna.search_space.IntersectionSearchSpace()
         self._init_runtime()
 
@@ -189,7 +199,7 @@ class SimplexGPSampler(MixtureSampler):
 
         rng = np.random.default_rng([self._base_seed, trial.number])
         X_pending = self._pending(study, trial, space)
-        with _one_thread():
+        with _one_thread(), _torch_seeded(rng):
             model = self._fit(study, space, X, y)
             x = propose(
                 model,
@@ -228,7 +238,7 @@ class SimplexGPSampler(MixtureSampler):
         if len(y) == 0:
             raise ValueError("recommend() needs at least one completed trial")
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        with _one_thread():
+        with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
             model = self._fit(study, space, X, y)
             if among == "evaluated":
                 mean, _ = posterior_mean_std(model, X, composite)
@@ -284,7 +294,11 @@ class SimplexGPSampler(MixtureSampler):
         values = np.array([float(t.value) for t in trials])
         found = _per_domain_losses(trials, values, self._losses_attr)
         if found is not None:
-            losses, criterion = found
+            losses, criterion, keys = found
+            blocks = space.mixture_blocks
+            if len(blocks) == 1 and set(keys) == set(blocks[0].mixture.domains):  # type: ignore[union-attr]
+                order = [keys.index(d) for d in blocks[0].mixture.domains]  # type: ignore[union-attr]
+                losses = losses[:, order]  # output i: the mixture's domain i (for the law)
             return X, losses, trials, Composite(criterion, sign, losses.shape[1])
         return X, sign * values, trials, None
 
@@ -294,6 +308,7 @@ class SimplexGPSampler(MixtureSampler):
         with self._lock:
             cached = self._fits.get(key)
         same = cached is not None and cached[0] == data_key
+        law = self._law(space, X, y)
         model, hyper = fit_gp(
             X,
             y,
@@ -303,10 +318,34 @@ class SimplexGPSampler(MixtureSampler):
             seed=self._base_seed,
             warp_columns=[c for b in space.mixture_blocks for c in range(b.start, b.start + b.width)],
             warp=self._warp,
+            law=law,
         )
         with self._lock:
             self._fits[key] = (data_key, hyper)
         return model
+
+    def _law(self, space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:
+        """A Data Mixing Law fitted to the per-domain losses, as the GPs' prior mean.
+
+        Only for a composite model of one mixture whose domains are the losses' (in raw
+        weight coordinates), with enough trials for the law (k + 2); None otherwise or if
+        the fit fails: the GPs then have a constant prior mean.
+        """
+        blocks = space.mixture_blocks
+        if self._prior_mean != "law" or Y.ndim != 2 or len(blocks) != 1:
+            return None
+        block = blocks[0]
+        if space.coordinates != "weights" or block.width != Y.shape[1]:
+            return None
+        law = DataMixingLaw()
+        if len(Y) < block.width + LAW_EXTRA_TRIALS:
+            return None
+        columns = tuple(range(block.start, block.start + block.width))
+        try:
+            law.fit(X[:, list(columns)], Y, loo=False)
+        except LawFitError:
+            return None
+        return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns)
 
     def _pending(self, study: Study, trial: FrozenTrial, space: EncodedSpace) -> np.ndarray:
         rows = []
@@ -360,8 +399,8 @@ def _one_thread():
 
 def _per_domain_losses(
     trials: list[FrozenTrial], values: np.ndarray, attr: str | None
-) -> tuple[np.ndarray, str] | None:
-    """The trials' per-domain losses (n x k) and the criterion whose values they give.
+) -> tuple[np.ndarray, str, list[str]] | None:
+    """The trials' per-domain losses (n x k), the criterion whose values they give, the keys.
 
     None unless every trial keeps the same k >= 2 finite losses under ``attr`` and one
     criterion reproduces every trial value: a composite model is only used where it is exact.
@@ -386,8 +425,19 @@ def _per_domain_losses(
         return None
     for name, fn in CRITERIA.items():
         if np.allclose(fn(Y), values, rtol=1e-9, atol=1e-12):
-            return Y, name
+            return Y, name, keys
     return None
+
+
+@contextlib.contextmanager
+def _torch_seeded(rng: np.random.Generator):
+    """Torch's global generator seeded from ``rng`` and restored after: BoTorch draws from it
+    (e.g. pruning the baseline of qLogNEI), and seeded runs must not depend on its state."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(int(rng.integers(2**31)))
+        yield
 
 
 def _mixture_names(space: EncodedSpace) -> set[str]:

@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 from optuna_mix import suggest_mixture
 from optuna_mix.criteria import criterion_fn
 from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
+from optuna_mix.samplers._gp_model import posterior_mean_std
 from optuna_mix.surfaces import make_surface
 
 # cheap acquisition search for the conformance suite (hundreds of suggestions)
@@ -161,10 +162,10 @@ def _regret_of_recommendation(surface, sampler, study, criterion="mean"):
 
 
 def test_regret_below_sobol_at_a_small_budget():
-    surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
     budget = 16
     gp_regrets, sobol_regrets = [], []
-    for seed in range(3):
+    for seed in range(3):  # three surfaces: one surface says little about a sampler
+        surface = make_surface("powerlaw", 4, seed=seed, noise=0.01)
         gp = SimplexGPSampler(seed=seed)
         study = optuna.create_study(sampler=gp)
         objective = _surface_objective(surface, np.random.default_rng(seed), keep_losses=True)
@@ -265,3 +266,52 @@ def test_config_factory_builds_it():
     assert isinstance(sampler, SimplexGPSampler)
     assert validate_sampler_options("gp", {"n_startup_trials": 3}, ["a", "b"]) == []
     assert validate_sampler_options("gp", {"coordinates": "ilr"}, ["a", "b"])
+
+
+def test_a_fitted_mixing_law_is_the_prior_mean_once_there_are_enough_trials():
+    # on a Data Mixing Law surface without noise the law is the truth: the model then
+    # predicts unseen mixtures almost exactly
+    surface = make_surface("dml", 4, seed=2)
+    gp = SimplexGPSampler(seed=0, **FAST)
+    study = optuna.create_study(sampler=gp)
+    objective = _surface_objective(surface, keep_losses=True)
+    study.optimize(objective, n_trials=7)  # k + 3: too few for the law
+    space = gp._space(study, gp.infer_relative_search_space(study, None))
+    X, Y, _, _ = gp._data(study, space)
+    assert gp._law(space, X, Y) is None
+    study.optimize(objective, n_trials=5)
+    X, Y, _, composite = gp._data(study, space)
+    law = gp._law(space, X, Y)
+    assert law is not None and law.t.shape == (4, 4)
+    model = gp._fit(study, space, X, Y)
+    unseen = np.random.default_rng(0).dirichlet(np.ones(4), 32)
+    predicted, _ = posterior_mean_std(model, unseen, composite)
+    assert np.max(np.abs(-predicted - surface.value(unseen))) < 0.02
+    constant = SimplexGPSampler(seed=0, prior_mean="constant", **FAST)
+    assert constant._law(space, X, Y) is None
+
+
+def test_the_law_prior_follows_the_mixture_not_the_order_of_the_losses():
+    surface = make_surface("dml", 3, seed=3)
+    domains = list(surface.domains)
+
+    def objective(trial):
+        w = np.array(list(suggest_mixture(trial, domains).values()))
+        losses = dict(zip(domains, map(float, surface.losses(w))))
+        trial.set_user_attr("losses", dict(reversed(list(losses.items()))))
+        return float(np.mean(list(losses.values())))
+
+    gp = SimplexGPSampler(seed=0, **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.optimize(objective, n_trials=10)
+    space = gp._space(study, gp.infer_relative_search_space(study, None))
+    X, Y, trials, _ = gp._data(study, space)
+    expected = [[t.user_attrs["losses"][d] for d in domains] for t in trials]
+    assert np.allclose(Y, expected)
+    rec = gp.recommend(study, among="all")
+    assert surface.regret(np.array(list(rec.weights.values()))) < 0.01
+
+
+def test_unknown_prior_mean_is_refused():
+    with pytest.raises(ValueError, match="prior_mean"):
+        SimplexGPSampler(prior_mean="quadratic")
