@@ -154,15 +154,14 @@ class LawMean(Mean):
         self.register_buffer("stdvs", stdvs.reshape(-1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.means.numel()
-        if x.dim() < 3:
-            x = x.unsqueeze(-3)
-        if x.shape[-3] != m:  # the posterior's inputs carry a broadcast output dim of 1
-            x = x.expand(*x.shape[:-3], m, *x.shape[-2:])
+        # a batched multi-output GP sees the same points in every output's batch (or a
+        # broadcast batch of one): the law is evaluated once, domain b going to output b
+        if x.dim() >= 3:
+            x = x[..., 0, :, :]
         u = x[..., self.columns]
         w = u if not self.warp else self.warp * torch.expm1(u * np.log1p(1.0 / self.warp))
-        L = (self.law.losses(w) - self.means) / self.stdvs  # (..., m, n, m): every domain
-        return L.diagonal(dim1=-3, dim2=-1).transpose(-1, -2)  # output b: domain b
+        L = (self.law.losses(w) - self.means) / self.stdvs  # (..., n, m)
+        return L.transpose(-1, -2)  # (..., m, n)
 
 
 def _covar(d: int, m: int, *, scaled: bool) -> Kernel:

@@ -19,6 +19,8 @@ number (one shared design across workers, as :class:`SobolMixtureSampler`).
 Composite model: where every completed trial keeps its per-domain losses in a user attr
 (``losses``, as optuna-mix's objectives do) and its value is their mean, max or median, each
 loss gets its own GP and the acquisition works on the criterion of their joint posterior.
+Each GP's prior mean is then a Data Mixing Law (Ye et al. 2024) fitted to the losses, once
+there are enough trials for it: the law carries the global shape, the GP what it misses.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ PRIOR_MEANS = ("law", "constant")
 # the law has k + 1 parameters a domain: fitted from k + 4 trials on (from k + 2, the least
 # it can be fitted to, its proposals were often far off; chosen by benchmark, docs/gp.md)
 LAW_EXTRA_TRIALS = 4
+# hyperparameters: refitted on every trial up to this many, then when the data grew by 10%
+REFIT_ALWAYS_UP_TO = 32
+REFIT_GROWTH = 0.1
 _CHUNK = 2000  # RDB storages keep system attr values in 2048-character columns
 
 _logger = optuna.logging.get_logger(__name__)
@@ -111,6 +116,9 @@ class SimplexGPSampler(MixtureSampler):
             completed trial has it and its value is their mean, max or median, the GP models
             each loss and the acquisition their criterion (a composite model); None: the GP
             models the trial values alone.
+        prior_mean: ``"law"``: for a composite model of one mixture, from k + 4 completed
+            trials on, a Data Mixing Law fitted to the losses is each GP's prior mean and the
+            GP models what the law leaves; ``"constant"``: a constant prior mean.
         independent_sampler: sampler for parameters outside the relative search space
             (default: Random with ``seed``).
     """
@@ -152,7 +160,7 @@ class SimplexGPSampler(MixtureSampler):
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
-        self._fits: dict[Any, tuple[bytes, dict]] = {}
+        self._fits: dict[Any, tuple[bytes, dict, int]] = {}  # data, hyperparameters, n fitted
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -303,17 +311,32 @@ class SimplexGPSampler(MixtureSampler):
         return X, sign * values, trials, None
 
     def _fit(self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray):
-        key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:])
+        """The GP on (X, y), its hyperparameters warm-started from this study's last fit.
+
+        Up to ``REFIT_ALWAYS_UP_TO`` trials they are refitted on every new trial; beyond, only
+        once the data have grown by ``REFIT_GROWTH`` since the last fit (in between, the
+        model conditions on the new points with the previous hyperparameters): with
+        hundreds of trials one more point barely moves them, and the fit is most of the cost.
+        """
+        law = self._law(space, X, y)
+        key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:],
+               law is None)
         data_key = X.tobytes() + y.tobytes()
         with self._lock:
             cached = self._fits.get(key)
-        same = cached is not None and cached[0] == data_key
-        law = self._law(space, X, y)
+        n = len(y)
+        if cached is None:
+            refit = True
+        else:
+            last_data, _, n_fitted = cached
+            refit = last_data != data_key and (
+                n <= REFIT_ALWAYS_UP_TO or n >= n_fitted * (1.0 + REFIT_GROWTH)
+            )
         model, hyper = fit_gp(
             X,
             y,
             warm_start=cached[1] if cached is not None else None,
-            refit=not same,
+            refit=refit,
             maxiter=30 if cached is not None else 100,  # warm starts converge in a few steps
             seed=self._base_seed,
             warp_columns=[c for b in space.mixture_blocks for c in range(b.start, b.start + b.width)],
@@ -321,7 +344,7 @@ class SimplexGPSampler(MixtureSampler):
             law=law,
         )
         with self._lock:
-            self._fits[key] = (data_key, hyper)
+            self._fits[key] = (data_key, hyper, n if refit else cached[2])  # type: ignore[index]
         return model
 
     def _law(self, space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:
