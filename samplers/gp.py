@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -319,8 +320,9 @@ class SimplexGPSampler(MixtureSampler):
         hundreds of trials one more point barely moves them, and the fit is most of the cost.
         """
         law = self._law(space, X, y)
-        key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:],
-               law is None)
+        # the same key with and without the law: its first fit warm-starts from the last one
+        # without (the shared hyperparameters; the benchmarked behaviour, docs/gp.md)
+        key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:])
         data_key = X.tobytes() + y.tobytes()
         with self._lock:
             cached = self._fits.get(key)
@@ -455,10 +457,16 @@ def _per_domain_losses(
 @contextlib.contextmanager
 def _torch_seeded(rng: np.random.Generator):
     """Torch's global generator seeded from ``rng`` and restored after: BoTorch draws from it
-    (e.g. pruning the baseline of qLogNEI), and seeded runs must not depend on its state."""
-    import torch
+    (e.g. pruning the baseline of qLogNEI), and seeded runs must not depend on its state.
 
-    with torch.random.fork_rng():
+    linear_operator's jitter notices ("A not p.d., added jitter") are silenced here too: on
+    nearly duplicate mixtures they come once per suggestion and flood a study's log.
+    """
+    import torch
+    from linear_operator.utils.warnings import NumericalWarning
+
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
         torch.manual_seed(int(rng.integers(2**31)))
         yield
 

@@ -321,3 +321,20 @@ def test_the_law_prior_follows_the_mixture_not_the_order_of_the_losses():
 def test_unknown_prior_mean_is_refused():
     with pytest.raises(ValueError, match="prior_mean"):
         SimplexGPSampler(prior_mean="quadratic")
+
+
+def test_jitter_notices_of_linear_operator_do_not_reach_the_study_log():
+    import warnings
+
+    from linear_operator.utils.warnings import NumericalWarning
+
+    surface = make_surface("powerlaw", 3, seed=0)
+    gp = SimplexGPSampler(seed=0, n_startup_trials=0, **FAST)
+    study = optuna.create_study(sampler=gp)
+    for _ in range(4):  # the same mixture four times: a singular kernel matrix without jitter
+        study.enqueue_trial({"mix.d0": 0.2, "mix.d1": 0.3, "mix.d2": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NumericalWarning)
+        study.optimize(_surface_objective(surface, keep_losses=True), n_trials=7)
+        gp.recommend(study)
+    assert len(study.trials) == 7
