@@ -164,6 +164,30 @@ def _print_best(study: optuna.Study, domains: list[str]) -> None:
         )
 
 
+def _print_recommendation(console, study: optuna.Study, domains: list[str]) -> None:
+    """The GP's pick (best posterior mean), where the study's sampler has a model.
+
+    With noisy trials the best observed value is the luckiest draw, biased low; the model's
+    posterior mean at the evaluated mixtures is not.
+    """
+    from optuna_mix.samplers import SimplexGPSampler
+
+    sampler = study.sampler
+    if not isinstance(sampler, SimplexGPSampler) or study._is_multi_objective():
+        return
+    try:
+        rec = sampler.recommend(study)
+        weights = rec.weights
+    except (ValueError, KeyError):  # no completed trial with the mixture, several mixtures
+        return
+    mixture = ", ".join(f"{d} {weights.get(d, float('nan')):.3f}" for d in domains)
+    console.print(
+        f"the GP's recommendation (posterior mean, not biased by the luck of one noisy "
+        f"trial): trial #{rec.trial_number}, predicted {rec.value:.4f} +- {rec.std:.4f}: "
+        f"{mixture}"
+    )
+
+
 @study.command()
 @study_name_option
 @storage_option
@@ -210,11 +234,12 @@ def report(study_name: str, storage: str | None, top_n: int, dashboard: bool) ->
     loss_table.add_row(*(f"{losses.get(d, float('nan')):.4f}" for d in domains))
     console.print(loss_table)
 
+    _print_recommendation(console, mix.study, domains)
     console.print(f"{len(rep.clusters)} clusters among the best mixtures:")
     for i, cluster in enumerate(rep.clusters, 1):
         centre = sum(trial_weights(t, domains) for t in cluster) / len(cluster)
         mixture = ", ".join(f"{d} {w:.2f}" for d, w in zip(domains, centre))
-        console.print(f"  {i}. {len(cluster)} trials, best {min(t.value for t in cluster):.4f}: {mixture}")
+        console.print(f"  {i}. {len(cluster)} trial{'s' if len(cluster) != 1 else ''}, best {min(t.value for t in cluster):.4f}: {mixture}")
     if dashboard:
         publish_to_dashboard(mix.study, rep)
 

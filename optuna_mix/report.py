@@ -105,7 +105,7 @@ def markdown_note(report: StudyReport) -> str:
     for i, cluster in enumerate(report.clusters, 1):
         centre = np.mean([trial_weights(t, report.domains) for t in cluster], axis=0)
         mix = ", ".join(f"{d} {w:.2f}" for d, w in zip(report.domains, centre))
-        lines.append(f"{i}. {len(cluster)} trials, best {min(t.value for t in cluster):.4f}: {mix}")
+        lines.append(f"{i}. {len(cluster)} trial{'s' if len(cluster) != 1 else ''}, best {min(t.value for t in cluster):.4f}: {mix}")
     return "\n".join(lines)
 
 

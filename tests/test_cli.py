@@ -61,8 +61,21 @@ def test_report_and_list(tmp_path):
     assert report.returncode == 0, report.stderr
     assert "top mixtures" in report.stdout and "per-domain validation loss" in report.stdout
     assert "clusters among the best mixtures" in report.stdout
+    assert "the GP's recommendation" not in report.stdout  # this config's sampler has no model
     listed = run("study", "list", cwd=tmp_path)
     assert "surface-powerlaw5\t12 trials" in listed.stdout
+
+
+def test_report_of_a_gp_study_gives_the_model_recommendation(tmp_path):
+    run("study", "create", "--config", SURFACE, "--sampler", "gp", cwd=tmp_path)
+    run("study", "optimize", "--study-name", "surface-powerlaw5", "--n-trials", "8", cwd=tmp_path)
+    report = run("study", "report", "--study-name", "surface-powerlaw5", "--no-dashboard",
+                 cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    line = next(x for x in report.stdout.splitlines() if "the GP's recommendation" in x)
+    assert "trial #" in line and "predicted" in line
+    weights = [float(part.split()[-1]) for part in line.split(": ")[-1].split(", ")]
+    assert len(weights) == len(DOMAINS) and abs(sum(weights) - 1.0) < 2e-3
 
 
 @pytest.mark.parametrize(
