@@ -62,8 +62,8 @@ from optuna_mix.samplers.sobol import _stable_seed, sobol_simplex_points
 
 RELATIVE_PREFIX = "optuna_mix:gp:relative:"
 PRIOR_MEANS = ("law", "constant")
-# the law has k + 1 parameters a domain: fitted from k + 4 trials on (from k + 2, the least
-# it can be fitted to, its proposals were often far off; chosen by benchmark, docs/gp.md)
+# the law has k + 1 parameters a domain: fitted from k + 4 trials on (starting at k + 2 or
+# k + 6 gave higher regret at 12-16 trials; docs/gp.md)
 LAW_EXTRA_TRIALS = 4
 # hyperparameters: refitted on every trial up to this many, then when the data grew by 10%
 REFIT_ALWAYS_UP_TO = 32
