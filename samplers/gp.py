@@ -353,8 +353,10 @@ class SimplexGPSampler(MixtureSampler):
         """A Data Mixing Law fitted to the per-domain losses, as the GPs' prior mean.
 
         Only for a composite model of one mixture whose domains are the losses' (in raw
-        weight coordinates), with enough trials for the law (k + 2); None otherwise or if
-        the fit fails: the GPs then have a constant prior mean.
+        weight coordinates), with enough trials for the law (k + 4); None otherwise or if
+        the fit fails: the GPs then have a constant prior mean. (Its predictions far from
+        the trials are not checked: true losses at the simplex's vertices do lie far outside
+        the observed range, and a guard on them rejected most good fits.)
         """
         blocks = space.mixture_blocks
         if self._prior_mean != "law" or Y.ndim != 2 or len(blocks) != 1:
