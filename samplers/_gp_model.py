@@ -39,6 +39,7 @@ from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from optuna_mix.samplers._gp_space import EncodedSpace
+from optuna_mix.samplers._laws import EXP_CLIP
 from optuna_mix.samplers.sobol import sobol_simplex_points
 
 DTYPE = torch.float64
@@ -132,7 +133,7 @@ class LawPrior:
     def losses(self, W: torch.Tensor) -> torch.Tensor:
         """Per-domain losses (..., m) of raw weights W (..., m)."""
         t = torch.as_tensor(self.t, dtype=W.dtype)
-        exponent = (W @ t.T).clamp(-50.0, 50.0)
+        exponent = (W @ t.T).clamp(-EXP_CLIP, EXP_CLIP)  # as the numpy fit's predict
         return torch.as_tensor(self.c, dtype=W.dtype) + torch.as_tensor(
             self.k, dtype=W.dtype
         ) * torch.exp(exponent)

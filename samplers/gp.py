@@ -40,7 +40,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_mix.criteria import CRITERIA
+from optuna_mix.criteria import detect_criterion
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._gp_model import (
     Composite,
@@ -450,10 +450,8 @@ def _per_domain_losses(
     Y = np.array(rows)
     if not np.isfinite(Y).all():
         return None
-    for name, fn in CRITERIA.items():
-        if np.allclose(fn(Y), values, rtol=1e-9, atol=1e-12):
-            return Y, name, keys
-    return None
+    name = detect_criterion(Y, values)
+    return (Y, name, keys) if name is not None else None
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_mix.criteria import CRITERIA
+from optuna_mix.criteria import CRITERIA, detect_criterion
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._laws import LAWS, Law, LawFitError, make_law
 from optuna_mix.samplers._optimize import minimize_on_simplex
@@ -323,9 +323,8 @@ class MixingLawSampler(MixtureSampler):
 
     @staticmethod
     def _detect_criterion(Y: np.ndarray, values: np.ndarray) -> str:
-        for name, fn in CRITERIA.items():
-            if np.allclose(fn(Y), values, rtol=1e-6, atol=1e-9):
-                return name
+        if (name := detect_criterion(Y, values)) is not None:
+            return name
         raise LawFitError(
             "the trial values are not the mean, max or median of the per-domain losses; "
             "pass criterion= to the sampler"

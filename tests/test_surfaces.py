@@ -62,3 +62,13 @@ def test_max_criterion_has_its_own_optimum():
 def test_unknown_family_is_refused():
     with pytest.raises(ValueError, match="unknown surface family"):
         make_surface("cubic", 3)
+
+
+def test_detect_criterion_names_the_one_that_gives_every_value():
+    from optuna_mix.criteria import CRITERIA, detect_criterion
+
+    losses = np.random.default_rng(0).uniform(2.0, 4.0, (6, 5))
+    for name, fn in CRITERIA.items():
+        assert detect_criterion(losses, fn(losses)) == name
+    assert detect_criterion(losses, losses @ np.array([0.4, 0.3, 0.1, 0.1, 0.1])) is None
+    assert detect_criterion(losses, np.mean(losses, axis=1)[:-1]) is None  # lengths differ
