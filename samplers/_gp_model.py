@@ -340,9 +340,13 @@ def propose(
 ) -> np.ndarray:
     """The point (columns) that maximises qLogNEI given the running trials' points."""
     seed = int(rng.integers(2**31))
+    # a linear criterion (the mean) is scalarised in the posterior: exact, and one output
+    # to sample instead of m; the others go through the MC objective
+    transform = composite.posterior_transform() if composite else None
     acqf = qLogNoisyExpectedImprovement(
         model=model,
-        objective=composite.mc_objective() if composite else None,
+        objective=composite.mc_objective() if composite and transform is None else None,
+        posterior_transform=transform,
         X_baseline=torch.as_tensor(X_train, dtype=DTYPE),
         sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
         X_pending=(
@@ -351,7 +355,7 @@ def propose(
             else None
         ),
         prune_baseline=True,
-        cache_root=True,
+        cache_root=False,  # ConditionedGP conditions once per suggestion itself
     )
     mean, _ = posterior_mean_std(model, X_train, composite)
     centres = X_train[np.argsort(-mean)[:3]]
@@ -370,7 +374,7 @@ def propose(
     # local rounds around the best candidates so far, shrinking (each one batched evaluation)
     for scales in ((0.05, 0.02), (0.01, 0.003)):
         top = raw[np.argsort(-values)[:4]]
-        local = candidate_points(space, 0, rng, top, scales=scales, n_local=32)
+        local = candidate_points(space, 0, rng, top, scales=scales, n_local=max(8, n_raw // 16))
         raw, values = np.vstack([raw, local]), np.concatenate([values, score(local)])
     order = np.argsort(-values)
     starts = raw[order[:n_restarts]]
