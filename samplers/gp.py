@@ -50,6 +50,7 @@ from optuna_mix.samplers._gp_model import (
     posterior_mean_std,
     propose,
 )
+from optuna_mix.samplers._gp_posterior import ConditionedGP
 from optuna_mix.samplers._gp_space import COORDINATES, EncodedSpace
 from optuna_mix.samplers._laws import DataMixingLaw, LawFitError
 from optuna_mix.samplers._simplex import (
@@ -131,7 +132,7 @@ class SimplexGPSampler(MixtureSampler):
         n_startup_trials: int = 4,
         coordinates: str = "weights",
         n_raw_samples: int = 512,
-        n_restarts: int = 1,
+        n_restarts: int = 0,
         mc_samples: int = 128,
         warp: float | None = 0.05,
         losses_attr: str | None = "losses",
@@ -161,7 +162,8 @@ class SimplexGPSampler(MixtureSampler):
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
-        self._fits: dict[Any, tuple[bytes, dict, int]] = {}  # data, hyperparameters, n fitted
+        # data, hyperparameters, n fitted, law prior
+        self._fits: dict[Any, tuple[bytes, dict, int, LawPrior | None]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -209,7 +211,7 @@ class SimplexGPSampler(MixtureSampler):
         rng = np.random.default_rng([self._base_seed, trial.number])
         X_pending = self._pending(study, trial, space)
         with _one_thread(), _torch_seeded(rng):
-            model = self._fit(study, space, X, y)
+            model = ConditionedGP(self._fit(study, space, X, y))
             x = propose(
                 model,
                 space,
@@ -248,7 +250,7 @@ class SimplexGPSampler(MixtureSampler):
             raise ValueError("recommend() needs at least one completed trial")
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
-            model = self._fit(study, space, X, y)
+            model = ConditionedGP(self._fit(study, space, X, y))
             if among == "evaluated":
                 mean, _ = posterior_mean_std(model, X, composite)
                 i = int(np.argmax(mean))
@@ -316,10 +318,10 @@ class SimplexGPSampler(MixtureSampler):
 
         Up to ``REFIT_ALWAYS_UP_TO`` trials they are refitted on every new trial; beyond, only
         once the data have grown by ``REFIT_GROWTH`` since the last fit (in between, the
-        model conditions on the new points with the previous hyperparameters): with
-        hundreds of trials one more point barely moves them, and the fit is most of the cost.
+        model conditions on the new points with the previous hyperparameters and law prior):
+        with hundreds of trials one more point barely moves them, and the fit is most of the
+        cost.
         """
-        law = self._law(space, X, y)
         # the same key with and without the law: its first fit warm-starts from the last one
         # without (the shared hyperparameters; the benchmarked behaviour, docs/gp.md)
         key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:])
@@ -330,10 +332,12 @@ class SimplexGPSampler(MixtureSampler):
         if cached is None:
             refit = True
         else:
-            last_data, _, n_fitted = cached
+            last_data, _, n_fitted, _ = cached
             refit = last_data != data_key and (
                 n <= REFIT_ALWAYS_UP_TO or n >= n_fitted * (1.0 + REFIT_GROWTH)
             )
+        # the law is part of the prior: refitted with the hyperparameters, kept in between
+        law = self._law(space, X, y) if refit else cached[3]  # type: ignore[index]
         model, hyper = fit_gp(
             X,
             y,
@@ -346,7 +350,7 @@ class SimplexGPSampler(MixtureSampler):
             law=law,
         )
         with self._lock:
-            self._fits[key] = (data_key, hyper, n if refit else cached[2])  # type: ignore[index]
+            self._fits[key] = (data_key, hyper, n if refit else cached[2], law)  # type: ignore[index]
         return model
 
     def _law(self, space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:

@@ -338,3 +338,36 @@ def test_jitter_notices_of_linear_operator_do_not_reach_the_study_log():
         study.optimize(_surface_objective(surface, keep_losses=True), n_trials=7)
         gp.recommend(study)
     assert len(study.trials) == 7
+
+
+def test_beyond_32_trials_hyperparameters_and_law_are_refitted_at_10_percent_growth(
+    monkeypatch,
+):
+    from optuna_mix.samplers import gp as gp_module
+
+    surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
+    objective = _surface_objective(surface, np.random.default_rng(0), keep_losses=True)
+    study = optuna.create_study(sampler=SobolMixtureSampler(seed=0))
+    study.optimize(objective, n_trials=gp_module.REFIT_ALWAYS_UP_TO + 4)  # 36
+    gp = SimplexGPSampler(seed=0, **FAST)
+    space = gp._space(study, gp.infer_relative_search_space(study, None))
+    fits, laws = [], []
+    real_fit, real_law = gp_module.fit_gp, gp._law
+    monkeypatch.setattr(
+        gp_module, "fit_gp", lambda *a, **kw: fits.append(kw["refit"]) or real_fit(*a, **kw)
+    )
+    monkeypatch.setattr(gp, "_law", lambda *a: laws.append(1) or real_law(*a))
+
+    def fit_on_the_study():
+        X, Y, _, _ = gp._data(study, space)
+        gp._fit(study, space, X, Y)
+        return next(iter(gp._fits.values()))[3]
+
+    first_law = fit_on_the_study()  # a first fit: always
+    assert fits == [True] and len(laws) == 1 and first_law is not None
+    study.optimize(objective, n_trials=3)  # 39 < 36 * 1.1: conditioned on, not refitted
+    assert fit_on_the_study() is first_law
+    assert fits == [True, False] and len(laws) == 1
+    study.optimize(objective, n_trials=1)  # 40 >= 39.6: refitted, law included
+    assert fit_on_the_study() is not first_law
+    assert fits == [True, False, True] and len(laws) == 2
