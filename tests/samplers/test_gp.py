@@ -371,3 +371,40 @@ def test_beyond_32_trials_hyperparameters_and_law_are_refitted_at_10_percent_gro
     study.optimize(objective, n_trials=1)  # 40 >= 39.6: refitted, law included
     assert fit_on_the_study() is not first_law
     assert fits == [True, False, True] and len(laws) == 2
+
+
+def test_a_law_model_that_only_repeats_a_trial_hands_over_to_the_constant_mean_gp(
+    monkeypatch,
+):
+    from optuna_mix.samplers import gp as gp_module
+
+    surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
+    objective = _surface_objective(surface, np.random.default_rng(0), keep_losses=True)
+    study = optuna.create_study(sampler=SobolMixtureSampler(seed=0))
+    study.optimize(objective, n_trials=10)  # k + 4 + 2: the law prior is on
+    gp = SimplexGPSampler(seed=0, **FAST)
+    study.sampler = gp
+    first = np.array([study.trials[3].params[f"mix.{d}"] for d in surface.domains])
+    calls = []
+    real_propose = gp_module.propose
+
+    def propose(model, space, X, *args, **kwargs):
+        law = isinstance(model._gp.mean_module, gp_module.LawMean)
+        calls.append(law)
+        # the law model "repeats" trial 3; the constant-mean one proposes what it finds
+        return X[3] if law else real_propose(model, space, X, *args, **kwargs)
+
+    monkeypatch.setattr(gp_module, "propose", propose)
+    study.optimize(objective, n_trials=1)
+    assert calls == [True, False]
+    proposed = _weights(study.trials[-1])
+    assert np.max(np.abs(proposed - first / first.sum())) > gp_module.REPEAT_TOL
+
+
+def test_repeats_are_points_within_the_tolerance_of_a_trial_in_every_column():
+    from optuna_mix.samplers.gp import REPEAT_TOL, _repeats_a_trial
+
+    X = np.array([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]])
+    assert _repeats_a_trial(X[1] + REPEAT_TOL / 2, X)
+    assert not _repeats_a_trial(X[1] + [0.0, 2 * REPEAT_TOL, -2 * REPEAT_TOL], X)
+    assert not _repeats_a_trial(X[0], np.zeros((0, 3)))
