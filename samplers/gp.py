@@ -341,6 +341,10 @@ class SimplexGPSampler(MixtureSampler):
         data_key = X.tobytes() + y.tobytes()
         with self._lock:
             cached = self._fits.get(key)
+            warm = cached[1] if cached is not None else None
+            if warm is None and not with_law:  # the first hand-over: start from the law model's
+                law_fit = self._fits.get(key[:-1] + (True,))
+                warm = _without_output_scale(law_fit[1]) if law_fit is not None else None
         n = len(y)
         if cached is None:
             refit = True
@@ -357,9 +361,9 @@ class SimplexGPSampler(MixtureSampler):
         model, hyper = fit_gp(
             X,
             y,
-            warm_start=cached[1] if cached is not None else None,
+            warm_start=warm,
             refit=refit,
-            maxiter=30 if cached is not None else 100,  # warm starts converge in a few steps
+            maxiter=30 if warm is not None else 100,  # warm starts converge in a few steps
             seed=self._base_seed,
             warp_columns=[c for b in space.mixture_blocks for c in range(b.start, b.start + b.width)],
             warp=self._warp,
@@ -489,6 +493,15 @@ def _torch_seeded(rng: np.random.Generator):
         warnings.simplefilter("ignore", NumericalWarning)
         torch.manual_seed(int(rng.integers(2**31)))
         yield
+
+
+def _without_output_scale(hyper: dict) -> dict:
+    """A law model's hyperparameters named as the constant-mean model's (no ScaleKernel)."""
+    prefix = "covar_module.base_kernel."
+    return {
+        ("covar_module." + name[len(prefix):] if name.startswith(prefix) else name): value
+        for name, value in hyper.items()
+    }
 
 
 def _repeats_a_trial(x: np.ndarray, X: np.ndarray) -> bool:

@@ -408,3 +408,21 @@ def test_repeats_are_points_within_the_tolerance_of_a_trial_in_every_column():
     assert _repeats_a_trial(X[1] + REPEAT_TOL / 2, X)
     assert not _repeats_a_trial(X[1] + [0.0, 2 * REPEAT_TOL, -2 * REPEAT_TOL], X)
     assert not _repeats_a_trial(X[0], np.zeros((0, 3)))
+
+
+def test_the_first_hand_over_starts_from_the_law_models_lengthscales_and_noise():
+    from optuna_mix.samplers._gp_model import fit_gp
+    from optuna_mix.samplers.gp import _without_output_scale
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.dirichlet(np.ones(3), 12), rng.random((12, 3))
+    _, law_hyper = fit_gp(X, Y, refit=False, law=None)
+    constant, _ = fit_gp(X, Y, refit=False)
+    names = {n for n, _ in constant.named_parameters()}
+    mapped = _without_output_scale(
+        {"covar_module.base_kernel.raw_lengthscale": law_hyper["covar_module.raw_lengthscale"],
+         "covar_module.raw_outputscale": 0.0,
+         "likelihood.noise_covar.raw_noise": law_hyper["likelihood.noise_covar.raw_noise"]}
+    )
+    assert {"covar_module.raw_lengthscale", "likelihood.noise_covar.raw_noise"} <= set(mapped)
+    assert set(mapped) - names == {"covar_module.raw_outputscale"}  # no such parameter: skipped
