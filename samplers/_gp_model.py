@@ -29,6 +29,7 @@ from botorch.acquisition.objective import (
 )
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
+from botorch.models.model import Model
 from botorch.models.transforms.input import InputTransform
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
@@ -325,15 +326,50 @@ def _constraints(space: EncodedSpace) -> dict[str, Any]:
     return {"equality_constraints": to_t(eq), "inequality_constraints": to_t(ineq)}
 
 
+def refine(
+    acqf: Any, space: EncodedSpace, starts: np.ndarray, *, maxiter: int
+) -> list[np.ndarray]:
+    """SLSQP from each start on the constrained space, snapped onto exact simplex points.
+
+    ``sum(w) = 1`` per mixture and [0, 1] bounds are BoTorch's linear constraints; one-hot
+    categorical columns stay fixed at the start's values. A start whose optimisation fails
+    gives nothing (the caller keeps its raw candidates).
+    """
+    bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
+    cat_cols = [c for b in space.categorical_blocks for c in range(b.start, b.start + b.width)]
+    if len(cat_cols) == space.dim:  # nothing continuous to refine
+        return []
+    refined = []
+    for start in starts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cand, _ = optimize_acqf(
+                    acqf,
+                    bounds=bounds,
+                    q=1,
+                    num_restarts=1,
+                    batch_initial_conditions=torch.as_tensor(start, dtype=DTYPE)[None, None, :],
+                    fixed_features={c: float(start[c]) for c in cat_cols} or None,
+                    options={"maxiter": maxiter},
+                    retry_on_optimization_warning=False,
+                    **_constraints(space),
+                )
+        except Exception:
+            continue
+        refined.append(space.snap(cand.reshape(-1).numpy()))
+    return refined
+
+
 def propose(
-    model: SingleTaskGP,
+    model: Model,
     space: EncodedSpace,
     X_train: np.ndarray,
     X_pending: np.ndarray | None,
     rng: np.random.Generator,
     *,
     n_raw: int = 512,
-    n_restarts: int = 1,
+    n_restarts: int = 0,
     mc_samples: int = 128,
     maxiter: int = 20,
     composite: Composite | None = None,
@@ -380,46 +416,17 @@ def propose(
     starts = raw[order[:n_restarts]]
     best_x, best_v = raw[order[0]], float(values[order[0]])
 
-    bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
-    cons = _constraints(space)
-    cat_cols = [c for b in space.categorical_blocks for c in range(b.start, b.start + b.width)]
-    groups: dict[tuple, list[np.ndarray]] = {}
-    for s in starts:
-        groups.setdefault(tuple(s[cat_cols]), []).append(s)
-    if len(cat_cols) == space.dim:  # nothing continuous to polish
-        groups = {}
-    for key, group in groups.items():
-        fixed = {c: float(v) for c, v in zip(cat_cols, key)} or None
-        ic = torch.as_tensor(np.array(group), dtype=DTYPE)[:, None, :]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cands, _ = optimize_acqf(
-                    acqf,
-                    bounds=bounds,
-                    q=1,
-                    num_restarts=len(group),
-                    batch_initial_conditions=ic,
-                    fixed_features=fixed,
-                    options={"maxiter": maxiter, "batch_limit": len(group)},
-                    return_best_only=False,
-                    retry_on_optimization_warning=False,
-                    **cons,
-                )
-        except Exception:  # keep the best raw candidate
-            continue
-        snapped = np.array([space.snap(c) for c in cands.reshape(-1, space.dim).numpy()])
+    for x in refine(acqf, space, starts, maxiter=maxiter):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            v = acqf(torch.as_tensor(snapped, dtype=DTYPE)[:, None, :]).numpy()
-        i = int(np.nanargmax(np.where(np.isfinite(v), v, -np.inf)))
-        if np.isfinite(v[i]) and v[i] > best_v:
-            best_x, best_v = snapped[i], float(v[i])
+            v = float(acqf(torch.as_tensor(x, dtype=DTYPE)[None, None, :]))
+        if np.isfinite(v) and v > best_v:
+            best_x, best_v = x, v
     return space.snap(best_x)
 
 
 def posterior_mean_std(
-    model: SingleTaskGP, X: np.ndarray, composite: Composite | None = None
+    model: Model, X: np.ndarray, composite: Composite | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and std of the latent (noise-free) maximised objective at ``X``.
 
@@ -443,7 +450,7 @@ def posterior_mean_std(
 
 
 def maximise_mean(
-    model: SingleTaskGP,
+    model: Model,
     space: EncodedSpace,
     X_train: np.ndarray,
     rng: np.random.Generator,
@@ -467,27 +474,7 @@ def maximise_mean(
     order = np.argsort(-mean_raw)
     best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
     starts = raw[order[:4]]
-    bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
-    cat_cols = [c for b in space.categorical_blocks for c in range(b.start, b.start + b.width)]
-    for s in starts:
-        fixed = {c: float(s[c]) for c in cat_cols} or None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cand, _ = optimize_acqf(
-                    acqf,
-                    bounds=bounds,
-                    q=1,
-                    num_restarts=1,
-                    batch_initial_conditions=torch.as_tensor(s, dtype=DTYPE)[None, None, :],
-                    fixed_features=fixed,
-                    options={"maxiter": 200},
-                    retry_on_optimization_warning=False,
-                    **_constraints(space),
-                )
-        except Exception:
-            continue
-        x = space.snap(cand.reshape(-1).numpy())
+    for x in refine(acqf, space, starts, maxiter=200):
         v = float(posterior_mean_std(model, x[None, :], composite)[0][0])
         if v > best_v:
             best_x, best_v = x, v

@@ -50,9 +50,11 @@ def _weights(trial, name="mix"):
     return np.array([v for k, v in trial.params.items() if k.startswith(name + ".")])
 
 
-def test_proposals_are_exact_simplex_points():
+@pytest.mark.parametrize("n_restarts", [0, 1], ids=["local rounds", "SLSQP refinement"])
+def test_proposals_are_exact_simplex_points(n_restarts):
     surface = make_surface("powerlaw", 4, seed=1)
-    study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=2))
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=2, n_restarts=n_restarts)
+    study = optuna.create_study(sampler=sampler)
     study.optimize(_surface_objective(surface), n_trials=7)
     for t in study.trials:
         w = _weights(t)
@@ -236,7 +238,8 @@ def test_other_parameters_and_several_mixtures_are_modelled_jointly():
             + (0.1 if act == "relu" else 0.0)
         )
 
-    sampler = SimplexGPSampler(seed=0, n_startup_trials=3, **FAST)
+    # with the SLSQP refinement: the categorical one-hot stays fixed while it moves
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=3, **{**FAST, "n_restarts": 1})
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=7)
     trial = study.ask()
