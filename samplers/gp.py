@@ -334,8 +334,10 @@ class SimplexGPSampler(MixtureSampler):
         with hundreds of trials one more point barely moves them, and the fit is most of the
         cost.
         """
-        # the same key with and without the law: its first fit warm-starts from the last one
-        # without (the shared hyperparameters; the benchmarked behaviour, docs/gp.md)
+        # with_law=True: one key before the law is available and after, so that the law
+        # model's first fit warm-starts from the last constant-mean one (the shared
+        # hyperparameters; the benchmarked behaviour, docs/gp.md); the hand-over's
+        # constant-mean fits (with_law=False) keep their own
         key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:],
                with_law)
         data_key = X.tobytes() + y.tobytes()
