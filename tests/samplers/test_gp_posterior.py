@@ -34,6 +34,16 @@ def _test_points(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.as_tensor(W, dtype=torch.float64)
 
 
+def _assert_same_posterior(got, want) -> None:
+    """Same means and covariances to 1e-9."""
+    np.testing.assert_allclose(got.mean.numpy(), want.mean.numpy(), atol=1e-9)
+    np.testing.assert_allclose(
+        got.distribution.covariance_matrix.numpy(),
+        want.distribution.covariance_matrix.numpy(),
+        atol=1e-9,
+    )
+
+
 CASES = {
     "one output": dict(outputs="mean", law=False, warp=None),
     "one output, warped": dict(outputs="mean", law=False, warp=0.05),
@@ -59,12 +69,7 @@ def test_matches_the_models_own_posterior(fitted, shape):
     with torch.no_grad():
         want, got = gp.posterior(Xt), fast.posterior(Xt)
     assert got.mean.shape == want.mean.shape
-    np.testing.assert_allclose(got.mean.numpy(), want.mean.numpy(), atol=1e-9)
-    np.testing.assert_allclose(
-        got.distribution.covariance_matrix.numpy(),
-        want.distribution.covariance_matrix.numpy(),
-        atol=1e-9,
-    )
+    _assert_same_posterior(got, want)
 
 
 @pytest.mark.parametrize("layout", ["shared first", "shared last", "interleaved"])
@@ -81,12 +86,7 @@ def test_rows_shared_by_every_batch_are_conditioned_once_with_the_same_result(fi
     }[layout]
     with torch.no_grad():
         want, got = fitted.posterior(Xt), ConditionedGP(fitted).posterior(Xt)
-    np.testing.assert_allclose(got.mean.numpy(), want.mean.numpy(), atol=1e-9)
-    np.testing.assert_allclose(
-        got.distribution.covariance_matrix.numpy(),
-        want.distribution.covariance_matrix.numpy(),
-        atol=1e-9,
-    )
+    _assert_same_posterior(got, want)
 
 
 def test_a_scalarised_posterior_is_the_weighted_sum_of_the_outputs():
@@ -98,12 +98,7 @@ def test_a_scalarised_posterior_is_the_weighted_sum_of_the_outputs():
     with torch.no_grad():
         want = gp.posterior(Xt, posterior_transform=transform)
         got = ConditionedGP(gp).posterior(Xt, posterior_transform=transform)
-    np.testing.assert_allclose(got.mean.numpy(), want.mean.numpy(), atol=1e-9)
-    np.testing.assert_allclose(
-        got.distribution.covariance_matrix.numpy(),
-        want.distribution.covariance_matrix.numpy(),
-        atol=1e-9,
-    )
+    _assert_same_posterior(got, want)
 
 
 def test_gradients_flow_to_the_inputs():
