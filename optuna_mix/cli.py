@@ -15,6 +15,7 @@ from typing import Any
 import click
 import optuna
 
+from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.config import ConfigError, load_config
 from optuna_mix.storage import DEFAULT_STORAGE, StorageError, open_storage
 
@@ -157,10 +158,10 @@ def _print_best(study: optuna.Study, domains: list[str]) -> None:
         return
     best = report.top[0]
     click.echo(f"best trial #{best.number}: value {best.value:.4f}")
-    losses = best.user_attrs.get("losses", {})
+    losses = best.user_attrs.get(LOSSES_ATTR, {})
     for d in domains:
         click.echo(
-            f"  {d:<12} weight {best.user_attrs['mix'][d]:.4f}   loss {losses.get(d, float('nan')):.4f}"
+            f"  {d:<12} weight {best.user_attrs[MIXTURE_ATTR][d]:.4f}   loss {losses.get(d, float('nan')):.4f}"
         )
 
 
@@ -227,7 +228,7 @@ def report(study_name: str, storage: str | None, top_n: int, dashboard: bool) ->
     console.print(table)
 
     best = rep.top[0]
-    losses = best.user_attrs.get("losses", {})
+    losses = best.user_attrs.get(LOSSES_ATTR, {})
     loss_table = Table(title=f"per-domain validation loss of the best trial (#{best.number})")
     for d in domains:
         loss_table.add_column(d, justify="right")

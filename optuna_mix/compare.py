@@ -255,7 +255,8 @@ def run_studies(
     """
     from optuna.trial import TrialState
 
-    from optuna_mix.runner import CONFIG_ATTR, create_mix_study
+    from optuna_mix.attrs import CONFIG_ATTR
+    from optuna_mix.runner import create_mix_study
 
     storage = open_storage(storage_url)
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -372,7 +373,7 @@ def collect(
     import optuna
     from optuna.trial import TrialState
 
-    from optuna_mix.objective import MIXTURE_NAME
+    from optuna_mix.attrs import MIXTURE_ATTR
 
     results = []
     variances: list[float] = []  # per fixed-mixture approach: the variance of one evaluation
@@ -409,7 +410,7 @@ def collect(
         if variance is not None:
             variances.append(variance)
             n_evaluations += len(fixed_values)
-        mixture = best_trial.user_attrs.get(MIXTURE_NAME, {})
+        mixture = best_trial.user_attrs.get(MIXTURE_ATTR, {})
         results.append(
             ApproachResult(
                 approach=approach,

@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 
+from optuna_mix.attrs import FAIL_REASON_ATTR
 from optuna_mix.trainers import (
     PRESETS,
     DomainSpec,
@@ -196,7 +197,7 @@ class GPTObjective:
                 self.model_config(data), data, weights, self.train_config(), on_eval=on_eval
             )
         except NonFiniteLossError as e:
-            trial.set_user_attr("fail_reason", str(e))
+            trial.set_user_attr(FAIL_REASON_ATTR, str(e))
             raise
         trial.set_user_attr("tokens", result.tokens)
         trial.set_user_attr("seconds", result.seconds)

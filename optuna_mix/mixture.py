@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import optuna
 
-from optuna_mix.samplers._simplex import (
+from optuna_mix.samplers import (
     WEIGHT_DISTRIBUTION,
     declare_mixture,
     normalise_weights,

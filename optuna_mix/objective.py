@@ -14,11 +14,11 @@ import numpy as np
 import optuna
 
 from optuna_mix.config import StudyConfig
+from optuna_mix.attrs import FAIL_REASON_ATTR, LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.criteria import apply_criterion
 from optuna_mix.mixture import suggest_mixture
 from optuna_mix.surfaces import Surface, make_surface
 
-MIXTURE_NAME = "mix"
 Evaluator = Callable[[optuna.Trial, dict[str, float]], dict[str, float]]
 
 
@@ -77,12 +77,12 @@ class MixtureObjective:
         self.evaluate = build_evaluator(config, Path(cache_dir))
 
     def __call__(self, trial: optuna.Trial) -> float:
-        weights = suggest_mixture(trial, self.config.domain_names, name=MIXTURE_NAME)
+        weights = suggest_mixture(trial, self.config.domain_names, name=MIXTURE_ATTR)
         losses = self.evaluate(trial, weights)
         bad = {d: v for d, v in losses.items() if not math.isfinite(v)}
         if bad:
             reason = f"non-finite validation loss for {', '.join(f'{d}={v}' for d, v in bad.items())}"
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
             raise NonFiniteLossError(reason)
-        trial.set_user_attr("losses", losses)
+        trial.set_user_attr(LOSSES_ATTR, losses)
         return apply_criterion(self.config.criterion, losses)

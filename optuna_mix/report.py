@@ -9,7 +9,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from optuna_mix.objective import MIXTURE_NAME
+from optuna_mix.attrs import MIXTURE_ATTR
 
 
 @dataclass
@@ -24,7 +24,7 @@ class StudyReport:
 
 
 def trial_weights(trial: FrozenTrial, domains: list[str]) -> np.ndarray:
-    weights = trial.user_attrs.get(MIXTURE_NAME, {})
+    weights = trial.user_attrs.get(MIXTURE_ATTR, {})
     return np.array([weights.get(d, np.nan) for d in domains])
 
 
@@ -50,7 +50,7 @@ def cluster_mixtures(
 
 def build_report(study: optuna.Study, domains: list[str], *, top_n: int = 10) -> StudyReport:
     trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and MIXTURE_NAME in t.user_attrs]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and MIXTURE_ATTR in t.user_attrs]
     complete.sort(key=lambda t: t.value)
     # clusters over the best quarter (at least the top n): where the good mixtures live
     best_quarter = complete[: max(top_n, len(complete) // 4)]
@@ -76,7 +76,7 @@ def top_mixtures_figure(report: StudyReport):  # -> plotly.graph_objects.Figure
     labels = [f"#{t.number} ({t.value:.4f})" for t in report.top]
     figure = go.Figure(
         [
-            go.Bar(name=d, x=labels, y=[t.user_attrs[MIXTURE_NAME][d] for t in report.top])
+            go.Bar(name=d, x=labels, y=[t.user_attrs[MIXTURE_ATTR][d] for t in report.top])
             for d in report.domains
         ]
     )
@@ -99,7 +99,7 @@ def markdown_note(report: StudyReport) -> str:
         "|---|---|" + "---|" * len(report.domains),
     ]
     for t in report.top:
-        weights = " | ".join(f"{t.user_attrs[MIXTURE_NAME][d]:.3f}" for d in report.domains)
+        weights = " | ".join(f"{t.user_attrs[MIXTURE_ATTR][d]:.3f}" for d in report.domains)
         lines.append(f"| {t.number} | {t.value:.4f} | {weights} |")
     lines += ["", f"**{len(report.clusters)} clusters** among the best mixtures:", ""]
     for i, cluster in enumerate(report.clusters, 1):

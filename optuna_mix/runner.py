@@ -11,12 +11,11 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from optuna_mix.config import StudyConfig, parse_config
-from optuna_mix.objective import MIXTURE_NAME, MixtureObjective
+from optuna_mix.attrs import CONFIG_ATTR, MIXTURE_ATTR
+from optuna_mix.objective import MixtureObjective
 from optuna_mix.sampler_factory import create_sampler
-from optuna_mix.samplers._simplex import declare_mixture
+from optuna_mix.samplers import declare_mixture
 
-CONFIG_ATTR = "optuna_mix.config"
-SAMPLER_ATTR = "optuna_mix.sampler"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SEQUENCE_SAMPLERS = ("gp", "sobol", "uniform", "fixed", "bimix", "dml", "regmix")
 
@@ -57,7 +56,7 @@ def create_mix_study(
             )
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, config.raw)
-    declare_mixture(study, MIXTURE_NAME, config.domain_names)
+    declare_mixture(study, MIXTURE_ATTR, config.domain_names)
     return load_mix_study(name, storage)
 
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optuna_mix.criteria import criterion_fn
-from optuna_mix.samplers._optimize import minimize_on_simplex
-from optuna_mix.samplers.sobol import sobol_simplex_points
+from optuna_mix.samplers.criteria import criterion_fn
+from optuna_mix.samplers import minimize_on_simplex, sobol_simplex_points
 
 POWERLAW_EPS = 0.02
 _OPTIMA: dict[tuple[str, int, int, str], tuple[np.ndarray, float]] = {}

@@ -5,12 +5,18 @@ declares and hands every other parameter to an independent sampler.
 """
 
 from optuna_mix.samplers._base import MixtureSampler
+from optuna_mix.samplers import attrs, criteria
+from optuna_mix.samplers._optimize import minimize_on_simplex
 from optuna_mix.samplers._simplex import (
+    WEIGHT_DISTRIBUTION,
     Mixture,
     cube_to_simplex,
     declare_mixture,
     declared_mixtures,
     normalise_weights,
+    param_name,
+    project_to_simplex,
+    weights_dict,
 )
 from optuna_mix.samplers.fixed import FixedMixtureSampler
 from optuna_mix.samplers.sobol import SobolMixtureSampler, sobol_simplex_points
@@ -39,6 +45,7 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 __all__ = [
+    "WEIGHT_DISTRIBUTION",
     "FixedMixtureSampler",
     "Mixture",
     "MixingLawSampler",
@@ -47,9 +54,15 @@ __all__ = [
     "SimplexGPSampler",
     "SobolMixtureSampler",
     "UniformMixtureSampler",
+    "attrs",
+    "criteria",
     "cube_to_simplex",
     "declare_mixture",
     "declared_mixtures",
+    "minimize_on_simplex",
     "normalise_weights",
+    "param_name",
+    "project_to_simplex",
     "sobol_simplex_points",
+    "weights_dict",
 ]

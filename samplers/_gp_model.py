@@ -58,7 +58,7 @@ _MC_SAMPLES_FOR_MOMENTS = 512
 class Composite:
     """The maximised objective of a per-domain-loss model: ``sign * criterion(losses)``."""
 
-    criterion: str  # a key of optuna_mix.criteria.CRITERIA
+    criterion: str  # a key of optuna_mix.samplers.criteria.CRITERIA
     sign: float  # +1 to maximise the criterion, -1 to minimise it
     n_outputs: int
 

@@ -44,7 +44,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_mix.criteria import detect_criterion
+from optuna_mix.samplers.criteria import detect_criterion
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._gp_model import (
     Composite,
@@ -58,6 +58,7 @@ from optuna_mix.samplers._gp_model import (
 from optuna_mix.samplers._gp_posterior import ConditionedGP
 from optuna_mix.samplers._gp_space import COORDINATES, EncodedSpace
 from optuna_mix.samplers._laws import DataMixingLaw, LawFitError
+from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.samplers._simplex import (
     PROPOSAL_PREFIX,
     Mixture,
@@ -100,8 +101,8 @@ class Recommendation:
     @property
     def weights(self) -> dict[str, float]:
         """The weights of the study's mixture (``mix``, or its only mixture)."""
-        if "mix" in self.mixtures:
-            return self.mixtures["mix"]
+        if MIXTURE_ATTR in self.mixtures:
+            return self.mixtures[MIXTURE_ATTR]
         if len(self.mixtures) == 1:
             return next(iter(self.mixtures.values()))
         raise KeyError(f"several mixtures ({', '.join(self.mixtures)}): use .mixtures[name]")
@@ -143,7 +144,7 @@ class SimplexGPSampler(MixtureSampler):
         n_restarts: int = 0,
         mc_samples: int = 128,
         warp: float | None = 0.05,
-        losses_attr: str | None = "losses",
+        losses_attr: str | None = LOSSES_ATTR,
         prior_mean: str = "law",
         independent_sampler: BaseSampler | None = None,
     ) -> None:

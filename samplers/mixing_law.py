@@ -23,8 +23,9 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_mix.criteria import CRITERIA, detect_criterion
+from optuna_mix.samplers.criteria import CRITERIA, detect_criterion
 from optuna_mix.samplers._base import MixtureSampler, running_trials
+from optuna_mix.samplers.attrs import LOSSES_ATTR
 from optuna_mix.samplers._laws import LAWS, Law, LawFitError, make_law
 from optuna_mix.samplers._optimize import minimize_on_simplex
 from optuna_mix.samplers._simplex import (
@@ -80,7 +81,7 @@ class MixingLawSampler(MixtureSampler):
         *,
         n_startup_trials: int = 10,
         criterion: str | None = None,
-        losses_attr: str = "losses",
+        losses_attr: str = LOSSES_ATTR,
         min_distance: float = 0.02,
         n_candidates: int = 20000,
         top_k: int = 100,

@@ -11,7 +11,7 @@ from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSampler
 from optuna.trial import TrialState
 
 from optuna_mix import suggest_mixture
-from optuna_mix.criteria import criterion_fn
+from optuna_mix.samplers.criteria import criterion_fn
 from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
 from optuna_mix.samplers._gp_model import posterior_mean_std
 from optuna_mix.surfaces import make_surface

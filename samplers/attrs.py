@@ -1,0 +1,25 @@
+"""The storage contract of optuna-mix studies: the attribute names every part reads or writes.
+
+Objectives write them, samplers read them, ``report`` and ``compare`` read them back; one
+module, so a name is changed (or found) in one place. They live with the samplers because a
+sampler must read them without importing the glue (DESIGN.md: dependency direction);
+``optuna_mix.attrs`` re-exports them.
+
+| name               | where                 | holds                                                |
+|--------------------|-----------------------|------------------------------------------------------|
+| ``MIXTURE_ATTR``   | trial user attr       | the mixture's weights, domain -> weight (the name    |
+|                    |                       | studies built from a config give their mixture)      |
+| ``LOSSES_ATTR``    | trial user attr       | per-domain (or per validation set) losses, name ->   |
+|                    |                       | loss; the trial value is their criterion             |
+| ``FAIL_REASON_ATTR`` | trial user attr     | why a trial failed (a diverged loss, a bad mixture)  |
+| ``CONFIG_ATTR``    | study user attr       | the study's config as parsed TOML, for every worker  |
+"""
+
+from __future__ import annotations
+
+MIXTURE_ATTR = "mix"
+LOSSES_ATTR = "losses"
+FAIL_REASON_ATTR = "fail_reason"
+CONFIG_ATTR = "optuna_mix.config"
+
+__all__ = ["CONFIG_ATTR", "FAIL_REASON_ATTR", "LOSSES_ATTR", "MIXTURE_ATTR"]
