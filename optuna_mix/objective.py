@@ -40,11 +40,9 @@ class SurfaceEvaluator:
         options = config.objective_options
         self.criterion = config.criterion
         self.study_seed = config.seed
+        seed = options["seed"] if options["seed"] is not None else config.seed
         self.surface: Surface = make_surface(
-            options.get("family", "powerlaw"),
-            config.domain_names,
-            seed=options.get("seed", config.seed),
-            noise=options.get("noise", 0.0),
+            options["family"], config.domain_names, seed=seed, noise=options["noise"]
         )
 
     def __call__(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:

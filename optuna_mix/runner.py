@@ -13,11 +13,10 @@ from tqdm.auto import tqdm
 from optuna_mix.config import StudyConfig, parse_config
 from optuna_mix.attrs import CONFIG_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
-from optuna_mix.sampler_factory import create_sampler
+from optuna_mix.catalogue import get_approach
 from optuna_mix.samplers import declare_mixture
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-SEQUENCE_SAMPLERS = ("gp", "sobol", "uniform", "fixed", "bimix", "dml", "regmix")
 
 
 class StudyNotFound(LookupError):
@@ -77,11 +76,12 @@ def load_mix_study(
     if raw is None:
         raise StudyNotFound(f"study {name!r} was not created by optuna-mix (no stored config)")
     config = parse_config(raw, source=f"study {name!r}")
+    approach = get_approach(config.sampler)
     seed = config.seed
-    if worker_seed_offset and config.sampler not in SEQUENCE_SAMPLERS:
+    if worker_seed_offset and not approach.resumes_by_trial_number:
         # Random/TPE would replay their first proposals on a resumed run with the same seed
         seed += len(study.get_trials(deepcopy=False))
-    study.sampler = create_sampler(config.sampler, config.sampler_options, seed=seed)
+    study.sampler = approach.create(config.sampler_options, seed=seed)
     study.pruner = create_pruner(config.pruner)
     return MixStudy(study, config)
 

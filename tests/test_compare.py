@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from helpers import DOMAINS
 from optuna_mix import cli
+from optuna_mix.catalogue import get_approach
 from optuna_mix import compare as cmp
 from optuna_mix.config import parse_config
 from optuna_mix.samplers.fixed import DOLMA_WEIGHTS, LLAMA_WEIGHTS, validate_weights
@@ -147,9 +148,12 @@ def test_bad_approaches_exit_2_with_one_line(approaches, message, config_file, t
 def test_an_unavailable_approach_is_named_and_skipped_among_the_defaults(
     config_file, tmp_path, monkeypatch
 ):
-    from optuna_mix import sampler_factory
+    import dataclasses
 
-    monkeypatch.setitem(sampler_factory.SAMPLER_CLASSES, "gp", (None, ""))
+    from optuna_mix import catalogue
+
+    missing = dataclasses.replace(catalogue.APPROACHES["gp"], sampler="optuna_mix.samplers:Missing")
+    monkeypatch.setitem(catalogue.APPROACHES, "gp", missing)
     url = f"sqlite:///{tmp_path / 'cmp.db'}"
     result = invoke("--config", str(config_file), "--approaches", "gp,sobol", "--storage", url)
     assert result.exit_code == 2
@@ -157,7 +161,7 @@ def test_an_unavailable_approach_is_named_and_skipped_among_the_defaults(
     config = parse_config({**_raw(config_file)})
     names, notes = cmp.resolve_approaches(config, None)
     assert "gp" not in names and any("'gp'" in n for n in notes)
-    assert names == [a for a in cmp.DEFAULT_APPROACHES if a != "gp"]
+    assert names == [a for a in cmp.default_approaches() if a != "gp"]
 
 
 def test_gp_is_a_default_approach_once_simplex_gp_sampler_exists(config_file):
@@ -188,7 +192,8 @@ def test_approach_configs_keep_the_objective_and_change_sampler_seed_and_budget(
         "cmp/sobol/seed0", "cmp/sobol/seed1",
     ]
     dolma = plans[1].config
-    assert dolma.sampler == "fixed" and dolma.sampler_options["weights"] == DOLMA_WEIGHTS
+    assert dolma.sampler == "dolma" and "weights" not in dolma.sampler_options
+    assert get_approach("dolma").create(dolma.sampler_options, seed=0).weights == DOLMA_WEIGHTS
     assert dolma.seed == 1 and dolma.n_trials == 64
     assert dolma.objective_options["seed"] == 0  # the same surface for every seed
     assert plans[2].config.sampler_options == {"n_startup_trials": 7}

@@ -53,7 +53,7 @@ def test_defaults_and_order():
         (_with(sampler={"name": "fixed", "weights": {"a": -1, "b": 2}}), "negative"),
         (_with(sampler={"name": "fixed", "weights": {"a": 0.3, "b": 0.3}}), "sum to 0.6"),
         (_with(objective={"kind": "quantum"}), "unknown kind 'quantum'"),
-        (_with(objective={"family": "cubic"}), "unknown surface family 'cubic'"),
+        (_with(objective={"family": "cubic"}), "[objective] unknown family 'cubic'"),
         (_with(objective={"noise": -1}), "noise must be >= 0"),
         (_with(domains=None), "no [domains.<name>] tables"),
         ({**SURFACE, "domains": {"a": {}}}, "at least 2 domains, got 1"),

@@ -14,6 +14,7 @@ from helpers import REPO
 PROBE = (
     "import optuna_mix, optuna_mix.samplers as s, optuna_mix.trainers as t; "
     "from optuna_mix import suggest_mixture; "
+    "import optuna_mix.cli.study, optuna_mix.compare.stats; "
     "print(s.__file__); print(t.__file__); print(s.SobolMixtureSampler.__module__)"
 )
 

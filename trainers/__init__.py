@@ -2,7 +2,7 @@
 
 Typical use::
 
-    specs = [DomainSpec.from_table(d, {"source": "synthetic"}) for d in corpus.DOMAINS]
+    specs = [DomainSpec(d, SyntheticSource(domain=d)) for d in corpus.DOMAINS]
     data = prepare_data(specs, ".cache", val_tokens=16384, vocab_size=512)
     cfg = GPTConfig.preset("demo", vocab_size=data.vocab_size)
     result = train(cfg, data, {"books": 0.5, "code": 0.5}, TrainConfig(device="cpu"))
@@ -14,9 +14,12 @@ from .data import (
     DataRepeatWarning,
     DomainSpec,
     DomainTokens,
+    FileSource,
+    HFSource,
     MixtureBatches,
     MixtureData,
-    check_domain_table,
+    SOURCES,
+    SyntheticSource,
     iter_documents,
     prepare_data,
     train_tokenizer,
@@ -40,15 +43,18 @@ __all__ = [
     "DataRepeatWarning",
     "DomainSpec",
     "DomainTokens",
+    "FileSource",
+    "HFSource",
     "GPT",
     "GPTConfig",
     "MixtureBatches",
     "MixtureData",
     "NonFiniteLossError",
     "PRESETS",
+    "SOURCES",
+    "SyntheticSource",
     "TrainConfig",
     "TrainResult",
-    "check_domain_table",
     "corpus",
     "evaluate",
     "iter_documents",

@@ -9,6 +9,7 @@ the same for every trial and never overlaps the training tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import itertools
@@ -20,7 +21,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -30,105 +31,75 @@ from . import corpus
 log = logging.getLogger(__name__)
 
 EOS = "<|endoftext|>"
-SOURCES = ("synthetic", "hf", "files")
 FILE_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text", ".text": "text"}
 _CACHE_FORMAT = 1  # bump when the on-disk layout changes
 
-# Keys of a [domains.<name>] table, per source: key -> (accepted types, default).
-_COMMON: dict[str, tuple[tuple[type, ...], Any]] = {"source": ((str,), None)}
-DOMAIN_KEYS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
-    "synthetic": {
-        "domain": ((str,), None),  # which embedded generator; defaults to the table's name
-        "chars": ((int,), 600_000),
-        "seed": ((int,), 0),
-    },
-    "hf": {
-        "path": ((str,), None),
-        "name": ((str,), None),
-        "split": ((str,), "train"),
-        "text_field": ((str,), "text"),
-        "streaming": ((bool,), False),
-        "max_documents": ((int,), None),
-        "data_dir": ((str,), None),
-        "data_files": ((str, list), None),
-        "revision": ((str,), None),
-    },
-    "files": {
-        "path": ((str, list), None),
-        "format": ((str,), None),  # json | parquet | text; inferred from the extension
-        "text_field": ((str,), "text"),
-        "sample_by": ((str,), "line"),  # text files: line | paragraph | document
-        "max_documents": ((int,), None),
-    },
-}
+def _help(text: str) -> Any:
+    """Field metadata: one line saying what the argument means (read by the config docs)."""
+    return {"help": text}
 
 
-def check_domain_table(name: str, table: dict[str, Any]) -> list[str]:
-    """One-line problems with a ``[domains.<name>]`` table of a gpt study (empty: fine)."""
-    where = f"[domains.{name}]"
-    if not isinstance(table, dict):
-        return [f"{where} must be a table"]
-    source = table.get("source")
-    if source is None:
-        return [f"{where}: missing key 'source' (one of {', '.join(SOURCES)})"]
-    if source not in SOURCES:
-        return [f"{where}: source must be one of {', '.join(SOURCES)}, got {source!r}"]
-    keys = {**_COMMON, **DOMAIN_KEYS[source]}
-    errors = []
-    for key, value in table.items():
-        if key not in keys:
-            errors.append(f"{where}: unknown key {key!r} for source {source!r} (known: {', '.join(sorted(keys))})")
-            continue
-        types = keys[key][0]
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            names = " or ".join("list of strings" if t is list else t.__name__ for t in types)
-            errors.append(f"{where}: {key} must be a {names}, got {value!r}")
-        elif isinstance(value, list) and not (value and all(isinstance(v, str) for v in value)):
-            errors.append(f"{where}: {key} must be a non-empty list of strings")
-        elif isinstance(value, int) and not isinstance(value, bool) and key != "seed" and value < 1:
-            errors.append(f"{where}: {key} must be >= 1, got {value}")
-    if errors:
-        return errors
-    if source in ("hf", "files") and "path" not in table:
-        errors.append(f"{where}: source {source!r} needs a 'path'")
-    if source == "synthetic" and table.get("domain", name) not in corpus.DOMAINS:
-        errors.append(
-            f"{where}: no embedded domain {table.get('domain', name)!r}; "
-            f"name the table or set domain = one of {', '.join(corpus.DOMAINS)}"
-        )
-    if source == "files":
-        fmt = table.get("format")
-        if fmt is not None and fmt not in set(FILE_FORMATS.values()):
-            errors.append(f"{where}: format must be json, parquet or text, got {fmt!r}")
-        if table.get("sample_by", "line") not in ("line", "paragraph", "document"):
-            errors.append(f"{where}: sample_by must be line, paragraph or document")
-    return errors
+@dataclass(frozen=True)
+class SyntheticSource:
+    """Documents of the embedded corpus (:mod:`corpus`), generated offline from a seed."""
+
+    kind: ClassVar[str] = "synthetic"
+    domain: str = field(metadata=_help("which embedded generator: " + ", ".join(corpus.DOMAINS)))
+    chars: int = field(default=600_000, metadata=_help("characters of text to generate"))
+    seed: int = field(default=0, metadata=_help("seed of the generator"))
+
+
+@dataclass(frozen=True)
+class HFSource:
+    """A dataset read by ``datasets.load_dataset`` (a hub name, or a builder on local files)."""
+
+    kind: ClassVar[str] = "hf"
+    path: str = field(metadata=_help("dataset name or builder (json, parquet, text, ...)"))
+    name: str | None = field(default=None, metadata=_help("the dataset's configuration"))
+    split: str = field(default="train", metadata=_help("split to read"))
+    text_field: str = field(default="text", metadata=_help("column holding each document"))
+    streaming: bool = field(default=False, metadata=_help("iterate without a local Arrow copy"))
+    max_documents: int | None = field(default=None, metadata=_help("read at most this many"))
+    data_dir: str | None = field(default=None, metadata=_help("load_dataset's data_dir"))
+    data_files: str | tuple[str, ...] | None = field(
+        default=None, metadata=_help("load_dataset's data_files (a path or a list)")
+    )
+    revision: str | None = field(default=None, metadata=_help("dataset revision on the hub"))
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Local json/jsonl, parquet or text files, read through ``datasets`` as well."""
+
+    kind: ClassVar[str] = "files"
+    path: str | tuple[str, ...] = field(metadata=_help("a path or glob, or a list of them"))
+    format: str | None = field(
+        default=None, metadata=_help("json, parquet or text (default: from the extension)")
+    )
+    text_field: str = field(default="text", metadata=_help("field holding each document"))
+    sample_by: str = field(
+        default="line", metadata=_help("text files: a document per line, paragraph or document")
+    )
+    max_documents: int | None = field(default=None, metadata=_help("read at most this many"))
+
+
+Source = SyntheticSource | HFSource | FileSource
+SOURCES: dict[str, type[Source]] = {c.kind: c for c in (SyntheticSource, HFSource, FileSource)}
+SAMPLE_BY = ("line", "paragraph", "document")
 
 
 @dataclass(frozen=True)
 class DomainSpec:
-    """Where one domain's documents come from: a checked ``[domains.<name>]`` table."""
+    """One domain: its name and where its documents come from."""
 
     name: str
-    source: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_table(cls, name: str, table: dict[str, Any]) -> DomainSpec:
-        errors = check_domain_table(name, table)
-        if errors:
-            raise ValueError("; ".join(errors))
-        source = table["source"]
-        options = {k: d for k, (_, d) in DOMAIN_KEYS[source].items()}
-        options.update({k: v for k, v in table.items() if k != "source"})
-        if source == "synthetic" and options["domain"] is None:
-            options["domain"] = name
-        return cls(name, source, options)
+    source: Source
 
     def files(self) -> list[str]:
         """The local files of a ``files`` source, globs expanded, in a stable order."""
-        patterns = self.options["path"]
-        patterns = [patterns] if isinstance(patterns, str) else patterns
+        assert isinstance(self.source, FileSource)
+        patterns = self.source.path
+        patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         found: list[str] = []
         for pattern in patterns:
             matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
@@ -139,10 +110,10 @@ class DomainSpec:
 
     def fingerprint(self) -> dict[str, Any]:
         """What the domain's tokens depend on; local files by name, size and mtime."""
-        fp: dict[str, Any] = {"source": self.source, **self.options}
-        if self.source == "synthetic":
+        fp: dict[str, Any] = {"source": self.source.kind, **dataclasses.asdict(self.source)}
+        if isinstance(self.source, SyntheticSource):
             fp["corpus_version"] = corpus.VERSION
-        if self.source == "files":
+        if isinstance(self.source, FileSource):
             fp["files"] = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in self.files()]
         return fp
 
@@ -153,25 +124,29 @@ def _digest(obj: Any) -> str:
 
 def iter_documents(spec: DomainSpec) -> Iterator[str]:
     """The domain's documents as strings (empty ones skipped), through ``datasets``."""
-    o = spec.options
-    if spec.source == "synthetic":
-        yield from corpus.generate_documents(o["domain"], chars=o["chars"], seed=o["seed"])
+    src = spec.source
+    if isinstance(src, SyntheticSource):
+        yield from corpus.generate_documents(src.domain, chars=src.chars, seed=src.seed)
         return
     import datasets  # slow to import; only real sources need it
 
-    if spec.source == "hf":
-        kwargs = {k: o[k] for k in ("name", "data_dir", "data_files", "revision") if o[k] is not None}
-        ds = datasets.load_dataset(o["path"], split=o["split"], streaming=o["streaming"], **kwargs)
+    if isinstance(src, HFSource):
+        optional = {"name": src.name, "data_dir": src.data_dir, "revision": src.revision,
+                    "data_files": list(src.data_files) if isinstance(src.data_files, tuple)
+                    else src.data_files}
+        kwargs = {k: v for k, v in optional.items() if v is not None}
+        ds = datasets.load_dataset(src.path, split=src.split, streaming=src.streaming, **kwargs)
+        field_name = src.text_field
     else:
         files = spec.files()
-        fmt = o["format"] or FILE_FORMATS.get(Path(files[0]).suffix.lower())
+        fmt = src.format or FILE_FORMATS.get(Path(files[0]).suffix.lower())
         if fmt is None:
             raise ValueError(f"domain {spec.name!r}: cannot tell the format of {files[0]!r}; set format")
-        extra = {"sample_by": o["sample_by"]} if fmt == "text" else {}
+        extra = {"sample_by": src.sample_by} if fmt == "text" else {}
         # streaming reads the files once, without an Arrow copy in the HF cache
         ds = datasets.load_dataset(fmt, data_files=files, split="train", streaming=True, **extra)
-    field_name = "text" if spec.source == "files" and fmt == "text" else o["text_field"]
-    for row in itertools.islice(ds, o["max_documents"]):
+        field_name = "text" if fmt == "text" else src.text_field
+    for row in itertools.islice(ds, src.max_documents):
         if field_name not in row:
             raise ValueError(f"domain {spec.name!r}: documents have no field {field_name!r} (fields: {sorted(row)})")
         text = row[field_name]

@@ -269,12 +269,12 @@ def test_maximize_direction():
 
 
 def test_config_factory_builds_it():
-    from optuna_mix.sampler_factory import create_sampler, validate_sampler_options
+    from optuna_mix.catalogue import create_sampler, sampler_option_problems
 
     sampler = create_sampler("gp", {"n_startup_trials": 3}, seed=0)
     assert isinstance(sampler, SimplexGPSampler)
-    assert validate_sampler_options("gp", {"n_startup_trials": 3}, ["a", "b"]) == []
-    assert validate_sampler_options("gp", {"coordinates": "ilr"}, ["a", "b"])
+    assert sampler_option_problems("gp", {"n_startup_trials": 3}, ["a", "b"]) == []
+    assert sampler_option_problems("gp", {"coordinates": "ilr"}, ["a", "b"])
 
 
 def test_a_fitted_mixing_law_is_the_prior_mean_once_there_are_enough_trials():

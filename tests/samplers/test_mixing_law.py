@@ -224,11 +224,11 @@ def test_bad_arguments_are_value_errors():
 
 
 def test_the_factory_builds_each_law_from_config_options():
-    from optuna_mix.sampler_factory import create_sampler, validate_sampler_options
+    from optuna_mix.catalogue import create_sampler, sampler_option_problems
 
     for name in ("bimix", "dml", "regmix"):
         sampler = create_sampler(name, {"n_startup_trials": 5}, seed=3)
         assert isinstance(sampler, MixingLawSampler) and sampler.law == name
         assert sampler.n_startup_trials == 5
-    problems = validate_sampler_options("dml", {"n_startup": 5}, DOMAINS)
+    problems = sampler_option_problems("dml", {"n_startup": 5}, DOMAINS)
     assert problems and "unknown option 'n_startup'" in problems[0]

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from optuna_mix.trainers import DomainSpec, GPTConfig, MixtureData, TrainConfig, corpus, prepare_data
+from optuna_mix.trainers import DomainSpec, GPTConfig, MixtureData, SyntheticSource, TrainConfig, corpus, prepare_data
 
 TINY_VOCAB = 300
 
@@ -24,7 +24,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> MixtureData:
     """All five embedded domains, small: ~20k characters each, 256 validation tokens."""
-    specs = [DomainSpec.from_table(d, {"source": "synthetic", "chars": 20_000}) for d in corpus.DOMAINS]
+    specs = [DomainSpec(d, SyntheticSource(domain=d, chars=20_000)) for d in corpus.DOMAINS]
     return prepare_data(specs, tmp_path_factory.mktemp("cache"), val_tokens=256, vocab_size=TINY_VOCAB)
 
 

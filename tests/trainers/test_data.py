@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optuna_mix.trainers import DomainSpec, MixtureBatches, check_domain_table, corpus, iter_documents, prepare_data
+from optuna_mix.trainers import DomainSpec, FileSource, HFSource, MixtureBatches, corpus, iter_documents, prepare_data
 from optuna_mix.trainers import data as data_mod
 from optuna_mix.trainers.data import split_documents
 
@@ -19,7 +19,7 @@ def test_loads_local_json_jsonl_parquet_and_text(tmp_path, write_jsonl):
     (tmp_path / "d2.txt").write_text("\n".join(_docs("text", 3)) + "\n\n")
 
     def docs(table):
-        return list(iter_documents(DomainSpec.from_table("x", {"source": "files", **table})))
+        return list(iter_documents(DomainSpec("x", FileSource(**table))))
 
     assert docs({"path": str(tmp_path / "a.jsonl")}) == _docs("jsonl", 3)
     assert docs({"path": str(tmp_path / "b.json"), "text_field": "body"}) == _docs("json", 2)
@@ -28,26 +28,12 @@ def test_loads_local_json_jsonl_parquet_and_text(tmp_path, write_jsonl):
     assert len(docs({"path": str(tmp_path / "d*.txt"), "sample_by": "document"})) == 2
     assert docs({"path": [str(tmp_path / "a.jsonl")], "max_documents": 2}) == _docs("jsonl", 2)
     # the hf source is the same code path: datasets' json builder on a local file
-    hf = {"source": "hf", "path": "json", "data_files": str(tmp_path / "a.jsonl"), "streaming": True}
-    assert list(iter_documents(DomainSpec.from_table("x", hf))) == _docs("jsonl", 3)
+    hf = HFSource(path="json", data_files=str(tmp_path / "a.jsonl"), streaming=True)
+    assert list(iter_documents(DomainSpec("x", hf))) == _docs("jsonl", 3)
     with pytest.raises(ValueError, match="no field 'text'"):
         docs({"path": str(tmp_path / "b.json")})
     with pytest.raises(FileNotFoundError):
         docs({"path": str(tmp_path / "missing*.jsonl")})
-
-
-def test_check_domain_table_messages():
-    assert check_domain_table("books", {"source": "synthetic"}) == []
-    assert check_domain_table("x", {"source": "hf", "path": "allenai/dolma", "streaming": True}) == []
-    assert "missing key 'source'" in check_domain_table("x", {})[0]
-    assert "source must be one of" in check_domain_table("x", {"source": "s3"})[0]
-    assert "needs a 'path'" in check_domain_table("x", {"source": "files"})[0]
-    assert "needs a 'path'" in check_domain_table("x", {"source": "hf"})[0]
-    assert "unknown key 'paht'" in check_domain_table("x", {"source": "files", "paht": "a"})[0]
-    assert "streaming must be a bool" in check_domain_table("x", {"source": "hf", "path": "p", "streaming": 1})[0]
-    assert "max_documents must be >= 1" in check_domain_table("x", {"source": "hf", "path": "p", "max_documents": 0})[0]
-    assert "no embedded domain 'news'" in check_domain_table("news", {"source": "synthetic"})[0]
-    assert check_domain_table("news", {"source": "synthetic", "domain": "web"}) == []
 
 
 def test_corpus_is_deterministic_and_small():
@@ -61,7 +47,7 @@ def test_corpus_is_deterministic_and_small():
 def test_second_prepare_reuses_the_token_cache(tmp_path, monkeypatch, write_jsonl):
     write_jsonl(tmp_path / "a.jsonl", _docs("alpha", 60))
     write_jsonl(tmp_path / "b.jsonl", _docs("beta", 60))
-    specs = [DomainSpec.from_table(n, {"source": "files", "path": str(tmp_path / f"{n}.jsonl")}) for n in "ab"]
+    specs = [DomainSpec(n, FileSource(path=str(tmp_path / f"{n}.jsonl"))) for n in "ab"]
     first = prepare_data(specs, tmp_path / "cache", val_tokens=100, vocab_size=280)
     assert first.tokenized == ["a", "b"]
     files = sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file())
@@ -98,7 +84,7 @@ def test_validation_split_is_fixed_and_disjoint():
 
 def test_prepared_val_text_never_in_train(tmp_path, write_jsonl):
     write_jsonl(tmp_path / "a.jsonl", [f"unique{i:03d} " + "lorem ipsum " * 3 for i in range(80)])
-    spec = DomainSpec.from_table("a", {"source": "files", "path": str(tmp_path / "a.jsonl")})
+    spec = DomainSpec("a", FileSource(path=str(tmp_path / "a.jsonl")))
     data = prepare_data([spec], tmp_path / "c", val_tokens=200, vocab_size=300)
     tok = data.tokenizer
     val_ids = {w for w in tok.decode(data.domains["a"].val.tolist()).split() if w.startswith("unique")}

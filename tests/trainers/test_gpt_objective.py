@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from optuna_mix import suggest_mixture
-from optuna_mix.gpt_objective import GPTObjective, validate_gpt_objective
+from optuna_mix.gpt_objective import GPTObjective
+from optuna_mix.schema import check_gpt_objective
+
+
+def validate_gpt_objective(objective, domains):
+    problems = []
+    check_gpt_objective(objective, domains, problems)
+    return problems
 
 TINY = {
     "kind": "gpt", "preset": "demo", "n_layer": 1, "n_head": 2, "n_embd": 16, "seq_len": 32,
@@ -35,14 +42,13 @@ def test_validate_accepts_the_tiny_config_and_reports_each_problem(domains):
            "warmup": 1.5, "device": "tpu", "tokens": 0, "n_embd": 30}
     errors = validate_gpt_objective(bad, {"a": {"source": "files"}, "b": {"source": "synthetic"}})
     text = "\n".join(errors)
-    for needle in ["preset must be one of", "lr must be int or float", "amp must be one of",
-                   "compile must be bool", "unknown key 'tokns'", "warmup must be in [0, 1)",
-                   "device must be auto", "tokens must be >= 1", "[domains.a]: source 'files' needs a 'path'",
-                   "no embedded domain 'b'"]:
+    for needle in ["[objective] unknown preset '1b' (choose from demo", "lr must be a number",
+                   "unknown amp 'fp8'", "compile must be true or false", "unknown key 'tokns'",
+                   "warmup must be in [0, 1)", "device must be auto", "tokens must be >= 1",
+                   "[domains.a] path is missing", "[domains.b] unknown domain 'b' (choose from books"]:
         assert needle in text, needle
     assert all("\n" not in e for e in errors)
     assert "multiple of n_head" in "\n".join(validate_gpt_objective({"n_embd": 30}, domains))
-    assert validate_gpt_objective({"kind": "gpt"}, {}) == ["[domains]: a gpt study needs at least one [domains.<name>] table"]
     with pytest.raises(ValueError, match="unknown key"):
         GPTObjective({"kind": "gpt", "bogus": 1}, domains, seed=0, cache_dir="x")
 

@@ -1,65 +1,28 @@
-"""The ``optuna-mix`` command line: create, optimise, report, list and compare mixture studies.
-
-User errors (a bad config, an unknown study, an unreachable storage) exit 2 with one line on
-stderr and no traceback; Ctrl-C fails only the running trial and exits 130.
-"""
+"""``optuna-mix study create / optimize / report / list``."""
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 import optuna
 
 from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
-from optuna_mix.config import ConfigError, load_config
-from optuna_mix.storage import DEFAULT_STORAGE, StorageError, open_storage
-
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StorageError, LookupError, ValueError)
-
-
-class UserError(click.ClickException):
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"optuna-mix: error: {self.format_message()}", err=True)
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the project's user-facing exceptions into a one-line exit 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except USER_ERRORS as e:
-            raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
-
-    return wrapper
-
-
-storage_option = click.option(
-    "--storage",
-    default=None,
-    metavar="URL",
-    help=f"SQLAlchemy URL of the study storage [default: {DEFAULT_STORAGE}].",
+from optuna_mix.catalogue import APPROACHES
+from optuna_mix.cli.common import (
+    UserError,
+    cache_dir_option,
+    exit_on_interrupt,
+    progress_option,
+    storage_option,
+    study_name_option,
+    user_errors,
 )
-study_name_option = click.option("--study-name", required=True, help="Name of the study.")
+from optuna_mix.config import load_config
+from optuna_mix.storage import open_storage
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="optuna-mix")
-@click.option("-v", "--verbose", is_flag=True, help="Show Optuna's per-trial log lines.")
-def cli(verbose: bool) -> None:
-    """Find the pretraining data mixture that minimises a proxy model's validation loss."""
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-
-
-@cli.group()
+@click.group()
 def study() -> None:
     """Create, run and inspect mixture studies."""
 
@@ -68,7 +31,12 @@ def study() -> None:
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False))
 @storage_option
 @click.option("--study-name", default=None, help="Overrides [study] name of the config.")
-@click.option("--sampler", default=None, help="Overrides [sampler] name of the config.")
+@click.option(
+    "--sampler",
+    default=None,
+    metavar="NAME",
+    help=f"Overrides [sampler] name of the config: {', '.join(APPROACHES)}.",
+)
 @click.option("--load-if-exists", is_flag=True, help="Join an existing study of that name.")
 @user_errors
 def create(
@@ -112,14 +80,8 @@ def create(
     help="Trials for this worker [default: until the study's budget is reached].",
 )
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False),
-    default=".optuna-mix-cache",
-    show_default=True,
-    help="Tokenizer and token cache of the GPT objective.",
-)
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@cache_dir_option
+@progress_option
 @user_errors
 def optimize(
     study_name: str,
@@ -133,18 +95,11 @@ def optimize(
     from optuna_mix.runner import load_mix_study, optimize as run_optimize
 
     mix = load_mix_study(study_name, open_storage(storage), worker_seed_offset=True)
-    try:
+    with exit_on_interrupt("the running trial is marked FAIL, finished trials are kept"):
         ran = run_optimize(
             mix, n_trials=n_trials, timeout=timeout, cache_dir=Path(cache_dir),
             show_progress=progress,
         )
-    except KeyboardInterrupt:
-        click.echo(
-            "optuna-mix: interrupted; the running trial is marked FAIL, finished trials are "
-            "kept. Run the same command again to carry on.",
-            err=True,
-        )
-        sys.exit(130)
     click.echo(f"{ran} trials finished in this run; the study now has {mix.finished}.")
     _print_best(mix.study, mix.config.domain_names)
 
@@ -174,7 +129,7 @@ def _print_recommendation(console, study: optuna.Study, domains: list[str]) -> N
     from optuna_mix.samplers import SimplexGPSampler
 
     sampler = study.sampler
-    if not isinstance(sampler, SimplexGPSampler) or study._is_multi_objective():
+    if not isinstance(sampler, SimplexGPSampler) or len(study.directions) > 1:
         return
     try:
         rec = sampler.recommend(study)
@@ -257,43 +212,3 @@ def list_studies(storage: str | None) -> None:
     for s in summaries:
         best = f"{s.best_trial.value:.4f}" if s.best_trial is not None else "-"
         click.echo(f"{s.study_name}\t{s.n_trials} trials\tbest {best}")
-
-
-from optuna_mix.compare import compare as compare_command  # noqa: E402  (the seed's table)
-
-study.add_command(compare_command)
-
-
-@cli.command()
-@storage_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
-@user_errors
-def dashboard(storage: str | None, host: str, port: int) -> None:
-    """Serve optuna-dashboard on the storage (blocks until Ctrl-C)."""
-    from optuna_dashboard import run_server
-
-    click.echo(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
-    try:
-        run_server(open_storage(storage), host=host, port=port)
-    except KeyboardInterrupt:
-        pass
-
-
-def main() -> None:
-    """Entry point: click's own usage errors also come out as one line with exit code 2."""
-    try:
-        cli.main(prog_name="optuna-mix", standalone_mode=False)
-        sys.exit(0)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        click.echo(f"optuna-mix: error: {e.format_message()}", err=True)
-        sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("optuna-mix: interrupted", err=True)
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,99 @@
+"""``optuna-mix study compare``: the seed's table, every approach on the same budget, one command.
+
+One Optuna study per approach and seed, all in one storage and named
+``f"{config name}/{approach}/seed{seed}"``; each stores its own config (the study's with the
+approach's sampler and the seed), so ``study report`` and ``study optimize`` work on it, and
+rerunning the comparison carries on where it stopped (finished trials are reused, never rerun).
+
+The table, per approach, over the seeds:
+
+- best: the best trial value found (lowest criterion), mean +- std over seeds;
+- vs sobol: its difference to Sobol's mean best (random search on the simplex, the seed's
+  reference), and whether that difference is beyond the noise, i.e. larger than twice the
+  measured run-to-run noise sigma;
+- regret (analytic surfaces only): true, noise-free regret of the best trial's mixture;
+- trials to best: how many trials the approach needed before its best-so-far came within
+  2 sigma of the overall best (the lowest mean best of any approach), averaged over the seeds
+  that got there (the count of those seeds is shown when not all did);
+- best mixture: the mixture of the approach's best trial over all seeds.
+
+The noise sigma is measured by repeated evaluations: every trial of a fixed-mixture approach
+(uniform, llama, dolma, fixed) evaluates the same mixture, so the spread of those values is the
+run-to-run noise of one evaluation: the variance within each seed's study (a noisy objective)
+plus the variance of the study means over seeds (an objective that is deterministic given its
+seed, like the GPT proxy, which seeds initialisation and batch order from the study's seed),
+averaged over the fixed-mixture approaches run. Without a fixed-mixture approach the noise is not measured and the
+"beyond noise" and "trials to best" columns say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from optuna_mix.compare.plan import (
+    Plan,
+    approach_config,
+    budget_of,
+    compare_approaches,
+    default_approaches,
+    make_plans,
+    resolve_approaches,
+    study_name,
+    unavailable_reason,
+)
+from optuna_mix.compare.render import (
+    GRAPH_ID,
+    best_so_far_figure,
+    markdown,
+    print_table,
+    publish_to_dashboard,
+    save_outputs,
+    table_rows,
+)
+from optuna_mix.compare.run import run_studies
+from optuna_mix.compare.stats import (
+    NOISE_FACTOR,
+    ApproachResult,
+    CompareResult,
+    collect,
+    evaluation_variance,
+)
+from optuna_mix.config import StudyConfig
+from optuna_mix.storage import open_storage
+
+
+def run_compare(
+    config: StudyConfig,
+    storage_url: str,
+    *,
+    approaches: Sequence[str] | None = None,
+    n_trials: int | None = None,
+    seeds: int = 3,
+    fixed_trials: int | None = None,
+    jobs: int = 1,
+    cache_dir: str | Path = ".optuna-mix-cache",
+    progress: bool = True,
+    on_note: Callable[[str], None] = lambda note: None,
+) -> CompareResult:
+    """Run (or resume) the comparison and read back its table; the library entry point."""
+    names, notes = resolve_approaches(config, approaches)
+    for note in notes:
+        on_note(note)
+    budget = n_trials or config.n_trials
+    # every study's config is checked before any trial runs
+    plans = make_plans(config, names, seeds, budget, fixed_trials)
+    run_studies(plans, storage_url, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    seed_list = list(range(config.seed, config.seed + seeds))
+    return collect(config, open_storage(storage_url), names, seed_list, budget, fixed_trials)
+
+
+
+
+__all__ = [
+    "GRAPH_ID", "NOISE_FACTOR", "ApproachResult", "CompareResult", "Plan", "approach_config",
+    "best_so_far_figure", "budget_of", "collect", "compare_approaches", "default_approaches",
+    "evaluation_variance", "make_plans", "markdown", "print_table", "publish_to_dashboard",
+    "resolve_approaches", "run_compare", "run_studies", "save_outputs", "study_name",
+    "table_rows", "unavailable_reason",
+]
