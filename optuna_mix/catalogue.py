@@ -33,7 +33,8 @@ class Approach:
 
     Attributes:
         name: the name in configs, ``--sampler`` and ``compare --approaches``.
-        sampler: ``"module:Class"``, imported only when used (``gp`` loads torch and BoTorch).
+        sampler: the class, or ``"module:Class"`` to import it only when used (``gp`` loads
+            torch and BoTorch).
         summary: one line for the docs and ``--help``.
         searching: False for a fixed mixture (every trial evaluates the same one, so its
             repeats measure the run-to-run noise in ``compare``).
@@ -49,7 +50,7 @@ class Approach:
     """
 
     name: str
-    sampler: str
+    sampler: str | type[BaseSampler]
     summary: str
     searching: bool = True
     weights: Mapping[str, float] | None = field(default=None, repr=False)
@@ -61,6 +62,8 @@ class Approach:
 
     def sampler_class(self) -> type[BaseSampler]:
         """The class, imported now; ValueError naming the approach if it cannot be."""
+        if not isinstance(self.sampler, str):
+            return self.sampler
         module, _, attribute = self.sampler.partition(":")
         try:
             cls = getattr(importlib.import_module(module), attribute)
@@ -69,6 +72,10 @@ class Approach:
                 f"sampler {self.name!r} is not available in this installation ({e})"
             ) from None
         return cls
+
+    def is_optunas(self) -> bool:
+        """Whether the sampler is one of Optuna's own (its options are documented there)."""
+        return self.sampler_class().__module__.startswith("optuna.")
 
     def fixed_arguments(self) -> dict[str, Any]:
         """What the catalogue passes to the constructor besides the config's options."""
@@ -135,6 +142,14 @@ APPROACHES: dict[str, Approach] = {
                  compare_default=False, resumes_by_trial_number=False),
     ]
 }
+
+
+def register_approach(approach: Approach) -> Approach:
+    """Add an approach from your own code (docs/extending.md); its name must be new."""
+    if approach.name in APPROACHES:
+        raise ValueError(f"approach {approach.name!r} exists already")
+    APPROACHES[approach.name] = approach
+    return approach
 
 
 def get_approach(name: str) -> Approach:
@@ -261,4 +276,5 @@ def _docstring_args(cls: type) -> dict[str, str]:
 
 def _plain(text: str) -> str:
     """One line of Markdown: whitespace collapsed, reST literals as code spans."""
-    return re.sub(r"``([^`]+)``", r"`\1`", re.sub(r"\s+", " ", text)).strip()
+    text = re.sub(r":\w+:`([^`]+)`", r"`\1`", re.sub(r"\s+", " ", text))  # :class:`X`
+    return re.sub(r"``([^`]+)``", r"`\1`", text).strip()

@@ -177,14 +177,4 @@ def _check_objective(
     if (problem := schema.KIND_KEY.problem(kind, "[objective]")) is not None:
         problems.append(problem)
         return str(kind), {}
-    rest = {k: v for k, v in table.items() if k != "kind"}
-    if kind == "surface":
-        options = schema.check_table(rest, schema.SURFACE_KEYS, "[objective]", problems)
-        for name, domain in domains.items():
-            if domain:
-                problems.append(
-                    f"[domains.{name}] a surface objective takes no domain keys, "
-                    f"got {', '.join(domain)}"
-                )
-        return kind, options
-    return kind, schema.check_gpt_objective(rest, domains, problems)
+    return kind, schema.OBJECTIVES[kind].check(table, domains, problems)

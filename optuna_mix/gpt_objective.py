@@ -12,7 +12,8 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -33,6 +34,8 @@ from optuna_mix.trainers import (
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
+if TYPE_CHECKING:
+    from optuna_mix.config import StudyConfig
 
 # Prepared data per process, shared by every GPTObjective built on the same data options.
 _PREPARED: dict[str, MixtureData] = {}
@@ -123,3 +126,11 @@ class GPTObjective:
         trial.set_user_attr("tokens_per_second", result.tokens_per_second)
         trial.set_user_attr("epochs", result.epochs)
         return result.losses
+
+
+def gpt_evaluator(config: StudyConfig, cache_dir: Path) -> Callable[..., dict[str, float]]:
+    """The ``gpt`` objective kind's evaluator (:data:`optuna_mix.schema.OBJECTIVES`)."""
+    gpt = GPTObjective(
+        config.objective_options, config.domains, seed=config.seed, cache_dir=cache_dir
+    )
+    return gpt.evaluate

@@ -6,6 +6,7 @@ both return per-domain losses, which every trial keeps in its user attr ``losses
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from optuna_mix.config import StudyConfig
 from optuna_mix.attrs import FAIL_REASON_ATTR, LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.criteria import apply_criterion
 from optuna_mix.mixture import suggest_mixture
+from optuna_mix.schema import OBJECTIVES
 from optuna_mix.surfaces import Surface, make_surface
 
 Evaluator = Callable[[optuna.Trial, dict[str, float]], dict[str, float]]
@@ -36,7 +38,7 @@ class SurfaceEvaluator:
     that benchmarks can score samplers on truth rather than on noisy observations.
     """
 
-    def __init__(self, config: StudyConfig) -> None:
+    def __init__(self, config: StudyConfig, cache_dir: Path | None = None) -> None:
         options = config.objective_options
         self.criterion = config.criterion
         self.study_seed = config.seed
@@ -57,14 +59,12 @@ class SurfaceEvaluator:
 
 
 def build_evaluator(config: StudyConfig, cache_dir: Path) -> Evaluator:
-    if config.objective == "surface":
-        return SurfaceEvaluator(config)
-    from optuna_mix.gpt_objective import GPTObjective
-
-    gpt = GPTObjective(
-        config.objective_options, config.domains, seed=config.seed, cache_dir=cache_dir
-    )
-    return gpt.evaluate
+    """The evaluator of the config's objective kind (:data:`optuna_mix.schema.OBJECTIVES`)."""
+    evaluator = OBJECTIVES[config.objective].evaluator
+    if isinstance(evaluator, str):
+        module, _, name = evaluator.partition(":")
+        evaluator = getattr(importlib.import_module(module), name)
+    return evaluator(config, cache_dir)
 
 
 class MixtureObjective:

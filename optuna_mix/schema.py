@@ -139,16 +139,13 @@ STUDY_KEYS = keys(
         "trials", check=(lambda v: v >= 1, "must be at least 1")),
     Key("seed", (int,), 0, "seed of the sampler, the surface noise and the proxy's training"),
     Key("criterion", (str,), "mean", "how the per-domain losses become the trial value",
-        choices=tuple(CRITERIA)),
+        choices=lambda: tuple(CRITERIA)),
     Key("pruner", (str,), "none", "stop bad trials early on their intermediate losses",
         choices=PRUNERS),
     Key("description", (str,), "", "free text, kept with the study"),
 )
 
 # -- [objective] ---------------------------------------------------------------------------------
-OBJECTIVE_KINDS = ("gpt", "surface")
-KIND_KEY = Key("kind", (str,), "surface", "gpt: train the GPT proxy; surface: an analytic "
-               "benchmark, no training", choices=OBJECTIVE_KINDS)
 SURFACE_FAMILIES = ("dml", "powerlaw")
 SURFACE_KEYS = keys(
     Key("family", (str,), "powerlaw", "the surface's shape (optuna_mix.surfaces)",
@@ -173,7 +170,7 @@ def _amp_modes() -> tuple[str, ...]:
 
 GPT_KEYS = keys(
     # model
-    Key("preset", (str,), "demo", "model shape and vocabulary: demo (CPU seconds), 25m, 125m",
+    Key("preset", (str,), "demo", "model shape and vocabulary (demo trains in CPU seconds)",
         choices=_presets),
     Key("n_layer", (int,), None, "override the preset's number of blocks", check=_AT_LEAST_1),
     Key("n_head", (int,), None, "override the preset's attention heads", check=_AT_LEAST_1),
@@ -184,7 +181,7 @@ GPT_KEYS = keys(
     Key("vocab_size", (int,), None, "BPE vocabulary trained on the domains (default: the "
         "preset's)", check=(lambda v: v >= 260, "must be >= 260 (bytes + end-of-text)")),
     Key("tokenizer", (str,), None, "a tokenizer.json to use instead of training one",
-        check=(lambda v: Path(v).is_file(), "is not a file")),
+        check=(lambda v: Path(v).is_file(), "must be an existing file")),
     Key("tokenizer_sample_chars", (int,), 2_000_000, "characters per domain the tokenizer is "
         "trained on", check=_AT_LEAST_1),
     Key("val_tokens", (int,), 262_144, "held-out validation tokens per domain",
@@ -209,13 +206,13 @@ GPT_KEYS = keys(
     Key("eval_batch_size", (int,), None, "sequences per evaluation batch (default: "
         "batch_size)", check=_AT_LEAST_1),
     # hardware
-    Key("amp", (str,), "auto", "mixed precision: auto (bf16 where supported, else fp16 with a "
-        "grad scaler on CUDA, off on CPU), bf16, fp16, off", choices=_amp_modes),
-    Key("device", (str,), "auto", "auto, cpu, cuda or cuda:N",
+    Key("amp", (str,), "auto", "mixed precision (auto: bf16 where supported, else fp16 with a "
+        "grad scaler on CUDA; off on CPU)", choices=_amp_modes),
+    Key("device", (str,), "auto", "where to train",
         check=(lambda v: re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None,
                "must be auto, cpu or cuda[:N]")),
-    Key("compile", (bool,), False, "torch.compile the model"),
-    Key("threads", (int,), None, "torch CPU threads", check=_AT_LEAST_1),
+    Key("compile", (bool,), False, "compile the model with torch.compile"),
+    Key("threads", (int,), None, "CPU threads of torch", check=_AT_LEAST_1),
     Key("progress", (bool,), None, "a progress bar over the steps (default: when stderr is "
         "a terminal)"),
 )
@@ -228,14 +225,7 @@ def check_gpt_objective(
 
     Appends one line per problem; returns the objective's values over the defaults.
     """
-    before = len(problems)
-    rest = {k: v for k, v in table.items() if k != "kind"}
-    values = check_table(rest, GPT_KEYS, "[objective]", problems)
-    if len(problems) == before and (problem := _model_problem(values)) is not None:
-        problems.append(problem)
-    for name, domain in domains.items():
-        check_domain_table(name, domain, problems)
-    return values
+    return OBJECTIVES["gpt"].check(table, domains, problems)
 
 
 def _model_problem(values: Mapping[str, Any]) -> str | None:
@@ -328,3 +318,64 @@ def domain_spec(name: str, table: Mapping[str, Any]) -> DomainSpec:
         if isinstance(value, list):
             options[key] = tuple(value)
     return DomainSpec(name, SOURCES[table["source"]](**options))
+
+
+# -- objective kinds --------------------------------------------------------------------------------
+def no_domain_keys(name: str, table: Any, problems: list[str]) -> None:
+    """For objectives whose domains are names only (an analytic surface)."""
+    if table:
+        problems.append(
+            f"[domains.{name}] this objective takes no domain keys, got {', '.join(table)}"
+        )
+
+
+@dataclass(frozen=True)
+class ObjectiveKind:
+    """One ``[objective] kind``: its keys, how its domain tables are checked, its evaluator.
+
+    ``evaluator`` is called as ``evaluator(config, cache_dir)`` to give ``(trial, weights) ->
+    per-domain losses``; as ``"module:callable"`` it is imported only when a trial runs.
+    ``extra_check`` sees the checked values when every key was fine (cross-key rules).
+    """
+
+    name: str
+    summary: str
+    keys: Mapping[str, Key]
+    evaluator: str | Callable[..., Any]
+    check_domain: Callable[[str, Any, list[str]], None] = no_domain_keys
+    extra_check: Callable[[Mapping[str, Any]], str | None] | None = None
+
+    def check(
+        self, table: Mapping[str, Any], domains: Mapping[str, Any], problems: list[str]
+    ) -> dict[str, Any]:
+        """Check ``[objective]`` (less ``kind``) and the domain tables; values over defaults."""
+        before = len(problems)
+        rest = {k: v for k, v in table.items() if k != "kind"}
+        values = check_table(rest, self.keys, "[objective]", problems)
+        if self.extra_check and len(problems) == before and (p := self.extra_check(values)):
+            problems.append(p)
+        for name, domain in domains.items():
+            self.check_domain(name, domain, problems)
+        return values
+
+
+OBJECTIVES: dict[str, ObjectiveKind] = {
+    kind.name: kind
+    for kind in [
+        ObjectiveKind("gpt", "train the GPT proxy on each trial's mixture", GPT_KEYS,
+                      "optuna_mix.gpt_objective:gpt_evaluator", check_domain_table,
+                      _model_problem),
+        ObjectiveKind("surface", "an analytic benchmark with a known optimum, no training",
+                      SURFACE_KEYS, "optuna_mix.objective:SurfaceEvaluator"),
+    ]
+}
+KIND_KEY = Key("kind", (str,), "surface", "what a trial evaluates (see the kinds below)",
+               choices=lambda: tuple(OBJECTIVES))
+
+
+def register_objective(kind: ObjectiveKind) -> ObjectiveKind:
+    """Add an objective kind (docs/extending.md); its name must be new."""
+    if kind.name in OBJECTIVES:
+        raise ValueError(f"objective kind {kind.name!r} exists already")
+    OBJECTIVES[kind.name] = kind
+    return kind

@@ -64,8 +64,12 @@ def validate_weights(weights: Mapping[str, float]) -> dict[str, float]:
 class FixedMixtureSampler(MixtureSampler):
     """Always proposes ``weights`` (domain -> weight) for every mixture of the study.
 
-    Domains the mixture has but ``weights`` omits get 0; a domain in ``weights`` that the
-    mixture does not have is an error, named in the message.
+    Args:
+        weights: the mixture, domain -> weight, each >= 0, summing to 1 within 1e-6. Domains
+            the mixture has but ``weights`` omits get 0; a domain in ``weights`` that the
+            mixture does not have is an error, named in the message.
+        seed: seed of the independent sampler.
+        independent_sampler: sampler for parameters outside any mixture (default: Random).
     """
 
     def __init__(

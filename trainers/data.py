@@ -44,7 +44,7 @@ class SyntheticSource:
     """Documents of the embedded corpus (:mod:`corpus`), generated offline from a seed."""
 
     kind: ClassVar[str] = "synthetic"
-    domain: str = field(metadata=_help("which embedded generator: " + ", ".join(corpus.DOMAINS)))
+    domain: str = field(metadata=_help("which embedded generator"))
     chars: int = field(default=600_000, metadata=_help("characters of text to generate"))
     seed: int = field(default=0, metadata=_help("seed of the generator"))
 
@@ -60,9 +60,9 @@ class HFSource:
     text_field: str = field(default="text", metadata=_help("column holding each document"))
     streaming: bool = field(default=False, metadata=_help("iterate without a local Arrow copy"))
     max_documents: int | None = field(default=None, metadata=_help("read at most this many"))
-    data_dir: str | None = field(default=None, metadata=_help("load_dataset's data_dir"))
+    data_dir: str | None = field(default=None, metadata=_help("data_dir of load_dataset"))
     data_files: str | tuple[str, ...] | None = field(
-        default=None, metadata=_help("load_dataset's data_files (a path or a list)")
+        default=None, metadata=_help("data_files of load_dataset (a path or a list)")
     )
     revision: str | None = field(default=None, metadata=_help("dataset revision on the hub"))
 
@@ -72,13 +72,13 @@ class FileSource:
     """Local json/jsonl, parquet or text files, read through ``datasets`` as well."""
 
     kind: ClassVar[str] = "files"
-    path: str | tuple[str, ...] = field(metadata=_help("a path or glob, or a list of them"))
+    path: str | tuple[str, ...] = field(metadata=_help("a file path or glob, or a list of them"))
     format: str | None = field(
-        default=None, metadata=_help("json, parquet or text (default: from the extension)")
+        default=None, metadata=_help("file format (default: from the extension)")
     )
     text_field: str = field(default="text", metadata=_help("field holding each document"))
     sample_by: str = field(
-        default="line", metadata=_help("text files: a document per line, paragraph or document")
+        default="line", metadata=_help("text files: what one document is")
     )
     max_documents: int | None = field(default=None, metadata=_help("read at most this many"))
 
