@@ -23,6 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
+from optuna_mix.attrs import MIXTURE_ATTR
 from optuna_mix.config import load_config
 from optuna_mix.criteria import apply_criterion
 from optuna_mix.gpt_objective import GPTObjective
@@ -40,7 +41,7 @@ def best_mixture(mix) -> tuple[dict[str, float], str]:
         rec = sampler.recommend(mix.study)
         return rec.weights, f"GP recommendation (predicted {rec.value:.4f} +- {rec.std:.4f})"
     best = build_report(mix.study, mix.config.domain_names, top_n=1).top[0]
-    return best.user_attrs["mix"], f"best trial #{best.number} ({best.value:.4f})"
+    return best.user_attrs[MIXTURE_ATTR], f"best trial #{best.number} ({best.value:.4f})"
 
 
 def parse_mixture(text: str, domains: list[str]) -> dict[str, float]:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
+
 CHECKPOINTS = (8, 12, 16, 32, 64)
 ALL_SAMPLERS = ("gp", "sobol", "optuna-gp-norm", "optuna-gp-stick", "tpe-norm", "tpe-stick")
 
@@ -78,12 +80,12 @@ def run_one(
         if stick:
             u = [trial.suggest_float(f"u{i}", 0.0, 1.0) for i in range(k - 1)]
             w = cube_to_simplex(np.array(u))[0]
-            trial.set_user_attr("mix", dict(zip(domains, map(float, w))))
+            trial.set_user_attr(MIXTURE_ATTR, dict(zip(domains, map(float, w))))
         else:
             w = np.array(list(suggest_mixture(trial, domains).values()))
         losses = surface.noisy_losses(w, rng)
         # kept as optuna-mix's objectives keep them (SimplexGPSampler models each one)
-        trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        trial.set_user_attr(LOSSES_ATTR, dict(zip(domains, map(float, losses))))
         return float(np.mean(losses))
 
     s = _sampler(sampler, seed, options or {})
@@ -98,7 +100,7 @@ def run_one(
                 among = (options or {}).get("recommend", "evaluated")
                 w = np.array(list(s.recommend(study, among=among).weights.values()))
             else:
-                w = np.array(list(study.best_trial.user_attrs["mix"].values()))
+                w = np.array(list(study.best_trial.user_attrs[MIXTURE_ATTR].values()))
             regrets[n] = surface.regret(w)
     return {
         "sampler": sampler,
@@ -144,7 +146,7 @@ def time_suggestion(sampler: str, k: int, n_done: int, repeats: int = 3) -> floa
             w = np.array(list(suggest_mixture(trial, domains).values()))
         losses = surface.noisy_losses(w, rng)
         # kept as optuna-mix's objectives keep them (SimplexGPSampler models each one)
-        trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        trial.set_user_attr(LOSSES_ATTR, dict(zip(domains, map(float, losses))))
         return float(np.mean(losses))
 
     study = optuna.create_study(sampler=SobolMixtureSampler(seed=0))

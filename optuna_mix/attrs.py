@@ -1,5 +1,13 @@
 """The study and trial attribute names (defined in :mod:`optuna_mix.samplers.attrs`)."""
 
-from optuna_mix.samplers.attrs import CONFIG_ATTR, FAIL_REASON_ATTR, LOSSES_ATTR, MIXTURE_ATTR
+from optuna_mix.samplers.attrs import (
+    CONFIG_ATTR,
+    FAIL_REASON_ATTR,
+    LOSSES_ATTR,
+    MIXTURE_ATTR,
+    REGRET_ATTR,
+    TRUE_VALUE_ATTR,
+)
 
-__all__ = ["CONFIG_ATTR", "FAIL_REASON_ATTR", "LOSSES_ATTR", "MIXTURE_ATTR"]
+__all__ = ["CONFIG_ATTR", "FAIL_REASON_ATTR", "LOSSES_ATTR", "MIXTURE_ATTR", "REGRET_ATTR",
+           "TRUE_VALUE_ATTR"]

@@ -15,7 +15,13 @@ import numpy as np
 import optuna
 
 from optuna_mix.config import StudyConfig
-from optuna_mix.attrs import FAIL_REASON_ATTR, LOSSES_ATTR, MIXTURE_ATTR
+from optuna_mix.attrs import (
+    FAIL_REASON_ATTR,
+    LOSSES_ATTR,
+    MIXTURE_ATTR,
+    REGRET_ATTR,
+    TRUE_VALUE_ATTR,
+)
 from optuna_mix.criteria import apply_criterion
 from optuna_mix.mixture import suggest_mixture
 from optuna_mix.schema import OBJECTIVES
@@ -53,8 +59,8 @@ class SurfaceEvaluator:
         rng = np.random.default_rng([self.surface.seed, self.study_seed, trial.number])
         losses = self.surface.noisy_losses(w, rng)
         true_value = float(self.surface.value(w, self.criterion))
-        trial.set_user_attr("true_value", true_value)
-        trial.set_user_attr("regret", true_value - self.surface.optimum(self.criterion)[1])
+        trial.set_user_attr(TRUE_VALUE_ATTR, true_value)
+        trial.set_user_attr(REGRET_ATTR, true_value - self.surface.optimum(self.criterion)[1])
         return {d: float(x) for d, x in zip(self.surface.domains, losses)}
 
 

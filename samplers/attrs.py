@@ -12,6 +12,8 @@ sampler must read them without importing the glue (DESIGN.md: dependency directi
 | ``LOSSES_ATTR``    | trial user attr       | per-domain (or per validation set) losses, name ->   |
 |                    |                       | loss; the trial value is their criterion             |
 | ``FAIL_REASON_ATTR`` | trial user attr     | why a trial failed (a diverged loss, a bad mixture)  |
+| ``REGRET_ATTR``    | trial user attr       | analytic surfaces: the noise-free regret of the      |
+|                    |                       | trial's mixture (``TRUE_VALUE_ATTR``: its value)     |
 | ``CONFIG_ATTR``    | study user attr       | the study's config as parsed TOML, for every worker  |
 """
 
@@ -20,6 +22,9 @@ from __future__ import annotations
 MIXTURE_ATTR = "mix"
 LOSSES_ATTR = "losses"
 FAIL_REASON_ATTR = "fail_reason"
+REGRET_ATTR = "regret"
+TRUE_VALUE_ATTR = "true_value"
 CONFIG_ATTR = "optuna_mix.config"
 
-__all__ = ["CONFIG_ATTR", "FAIL_REASON_ATTR", "LOSSES_ATTR", "MIXTURE_ATTR"]
+__all__ = ["CONFIG_ATTR", "FAIL_REASON_ATTR", "LOSSES_ATTR", "MIXTURE_ATTR", "REGRET_ATTR",
+           "TRUE_VALUE_ATTR"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optuna_mix.attrs import MIXTURE_ATTR
+from optuna_mix.attrs import MIXTURE_ATTR, REGRET_ATTR
 from optuna_mix.compare.plan import budget_of, is_fixed, study_name
 from optuna_mix.config import StudyConfig
 
@@ -106,8 +106,8 @@ def collect(
             curves.append(np.minimum.accumulate(values))
             best = trials[int(np.argmin(values))]
             bests.append(best.value)
-            if "regret" in best.user_attrs:
-                regrets.append(float(best.user_attrs["regret"]))
+            if REGRET_ATTR in best.user_attrs:
+                regrets.append(float(best.user_attrs[REGRET_ATTR]))
             if best_trial is None or best.value < best_trial.value:
                 best_trial = best
             if is_fixed(approach):
