@@ -41,7 +41,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from optuna_mix.samplers._gp_space import EncodedSpace
 from optuna_mix.samplers._laws import EXP_CLIP
-from optuna_mix.samplers.sobol import sobol_simplex_points
+from optuna_mix.samplers._startup import sobol_simplex_points
 
 DTYPE = torch.float64
 

@@ -65,7 +65,7 @@ from optuna_mix.samplers._simplex import (
     mixture_search_space,
     mixtures_in,
 )
-from optuna_mix.samplers.sobol import _stable_seed, sobol_simplex_points
+from optuna_mix.samplers._startup import sequence_seed, startup_point
 
 RELATIVE_PREFIX = "optuna_mix:gp:relative:"
 PRIOR_MEANS = ("law", "constant")
@@ -153,9 +153,7 @@ class SimplexGPSampler(MixtureSampler):
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
         super().__init__(seed=seed, independent_sampler=independent_sampler)
-        self._base_seed = (
-            int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-        )
+        self._base_seed = int(sequence_seed(seed))
         self._n_startup_trials = int(n_startup_trials)
         self._coordinates = coordinates
         self._n_raw = int(n_raw_samples)
@@ -185,13 +183,13 @@ class SimplexGPSampler(MixtureSampler):
 
     def reseed_rng(self) -> None:
         # the start-up design's seed stays (workers share one Sobol design); the search reseeds
-        self._base_seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self._base_seed = sequence_seed(None)
         self._independent_sampler.reseed_rng()
 
     # -- start-up design ------------------------------------------------------------------
     def propose_mixture(self, study: Study, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
-        seed = _stable_seed(self._seed if self._seed is not None else self._base_seed, mixture.name)
-        return sobol_simplex_points(mixture.k, 1, seed=seed, skip=trial.number)[0]
+        seed = self._seed if self._seed is not None else self._base_seed
+        return startup_point(mixture, trial.number, seed)
 
     # -- Optuna's interface -----------------------------------------------------------------
     def infer_relative_search_space(

@@ -14,10 +14,9 @@ from optuna.testing.pytest_samplers import (
 )
 
 from optuna_mix import suggest_mixture
-from optuna_mix.samplers import MixingLawSampler
+from optuna_mix.samplers import MixingLawSampler, sobol_simplex_points
 from optuna_mix.samplers._laws import LawFitError, make_law
 from optuna_mix.samplers._optimize import minimize_on_simplex
-from optuna_mix.samplers.sobol import sobol_simplex_points
 from optuna_mix.surfaces import make_surface
 
 DOMAINS = ["books", "web", "code", "papers"]
