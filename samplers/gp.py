@@ -44,7 +44,6 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_mix.samplers.criteria import detect_criterion
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._gp_model import (
     Composite,
@@ -58,6 +57,7 @@ from optuna_mix.samplers._gp_model import (
 from optuna_mix.samplers._gp_posterior import ConditionedGP
 from optuna_mix.samplers._gp_space import COORDINATES, EncodedSpace
 from optuna_mix.samplers._laws import DataMixingLaw, LawFitError
+from optuna_mix.samplers._losses import per_domain_losses
 from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.samplers._simplex import (
     PROPOSAL_PREFIX,
@@ -308,7 +308,7 @@ class SimplexGPSampler(MixtureSampler):
         X = np.array([space.encode(t.params) for t in trials])
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         values = np.array([float(t.value) for t in trials])
-        found = _per_domain_losses(trials, values, self._losses_attr)
+        found = per_domain_losses(trials, values, self._losses_attr)
         if found is not None:
             losses, criterion, keys = found
             blocks = space.mixture_blocks
@@ -447,36 +447,6 @@ def _one_thread():
             _THREADS_USERS[0] -= 1
             if _THREADS_USERS[0] == 0:
                 torch.set_num_threads(_THREADS_USERS[1])
-
-
-def _per_domain_losses(
-    trials: list[FrozenTrial], values: np.ndarray, attr: str | None
-) -> tuple[np.ndarray, str, list[str]] | None:
-    """The trials' per-domain losses (n x k), the criterion whose values they give, the keys.
-
-    None unless every trial keeps the same k >= 2 finite losses under ``attr`` and one
-    criterion reproduces every trial value: a composite model is only used where it is exact.
-    """
-    if attr is None:
-        return None
-    first = trials[0].user_attrs.get(attr)
-    if not isinstance(first, dict) or len(first) < 2:
-        return None
-    keys = list(first)
-    rows = []
-    for t in trials:
-        losses = t.user_attrs.get(attr)
-        if not isinstance(losses, dict) or set(losses) != set(keys):
-            return None
-        try:
-            rows.append([float(losses[k]) for k in keys])
-        except (TypeError, ValueError):
-            return None
-    Y = np.array(rows)
-    if not np.isfinite(Y).all():
-        return None
-    name = detect_criterion(Y, values)
-    return (Y, name, keys) if name is not None else None
 
 
 @contextlib.contextmanager

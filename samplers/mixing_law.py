@@ -27,6 +27,7 @@ from optuna_mix.samplers.criteria import CRITERIA, detect_criterion
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers.attrs import LOSSES_ATTR
 from optuna_mix.samplers._laws import LAWS, Law, LawFitError, make_law
+from optuna_mix.samplers._losses import trial_losses
 from optuna_mix.samplers._optimize import minimize_on_simplex
 from optuna_mix.samplers._simplex import (
     PROPOSAL_PREFIX,
@@ -273,14 +274,7 @@ class MixingLawSampler(MixtureSampler):
         return None
 
     def _losses_of(self, trial: FrozenTrial, mixture: Mixture) -> np.ndarray | None:
-        losses = trial.user_attrs.get(self.losses_attr)
-        if not isinstance(losses, dict) or not all(d in losses for d in mixture.domains):
-            return None
-        try:
-            y = np.array([float(losses[d]) for d in mixture.domains])
-        except (TypeError, ValueError):
-            return None
-        return y if np.all(np.isfinite(y)) else None
+        return trial_losses(trial, self.losses_attr, mixture.domains)
 
     def _training_data(
         self, study: Study, mixture: Mixture
