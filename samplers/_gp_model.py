@@ -41,16 +41,12 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from optuna_mix.samplers._gp_space import EncodedSpace
 from optuna_mix.samplers._laws import EXP_CLIP
+from optuna_mix.samplers.criteria import TORCH_CRITERIA
 from optuna_mix.samplers._startup import sobol_simplex_points
 
 DTYPE = torch.float64
 
 
-_TORCH_CRITERIA = {
-    "mean": lambda Y: Y.mean(dim=-1),
-    "max": lambda Y: Y.amax(dim=-1),
-    "median": lambda Y: Y.quantile(0.5, dim=-1),  # interpolated, as numpy's median
-}
 _MC_SAMPLES_FOR_MOMENTS = 512
 
 
@@ -63,7 +59,7 @@ class Composite:
     n_outputs: int
 
     def mc_objective(self) -> MCAcquisitionObjective:
-        fn, sign = _TORCH_CRITERIA[self.criterion], self.sign
+        fn, sign = TORCH_CRITERIA[self.criterion], self.sign
         return GenericMCObjective(lambda samples, X=None: sign * fn(samples))
 
     def posterior_transform(self) -> PosteriorTransform | None:
