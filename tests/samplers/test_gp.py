@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from optuna_mix import suggest_mixture
 from optuna_mix.samplers.criteria import criterion_fn
 from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
-from optuna_mix.samplers._gp_model import posterior_mean_std
+from optuna_mix.samplers.gp.model import posterior_mean_std
 from optuna_mix.surfaces import make_surface
 
 # cheap acquisition search for the conformance suite (hundreds of suggestions)
@@ -346,7 +346,7 @@ def test_jitter_notices_of_linear_operator_do_not_reach_the_study_log():
 def test_beyond_32_trials_hyperparameters_and_law_are_refitted_at_10_percent_growth(
     monkeypatch,
 ):
-    from optuna_mix.samplers import gp as gp_module
+    from optuna_mix.samplers.gp import sampler as gp_module
 
     surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
     objective = _surface_objective(surface, np.random.default_rng(0), keep_losses=True)
@@ -379,7 +379,7 @@ def test_beyond_32_trials_hyperparameters_and_law_are_refitted_at_10_percent_gro
 def test_a_law_model_that_only_repeats_a_trial_hands_over_to_the_constant_mean_gp(
     monkeypatch,
 ):
-    from optuna_mix.samplers import gp as gp_module
+    from optuna_mix.samplers.gp import sampler as gp_module
 
     surface = make_surface("powerlaw", 4, seed=0, noise=0.01)
     objective = _surface_objective(surface, np.random.default_rng(0), keep_losses=True)
@@ -405,7 +405,7 @@ def test_a_law_model_that_only_repeats_a_trial_hands_over_to_the_constant_mean_g
 
 
 def test_repeats_are_points_within_the_tolerance_of_a_trial_in_every_column():
-    from optuna_mix.samplers.gp import REPEAT_TOL, _repeats_a_trial
+    from optuna_mix.samplers.gp.sampler import REPEAT_TOL, _repeats_a_trial
 
     X = np.array([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]])
     assert _repeats_a_trial(X[1] + REPEAT_TOL / 2, X)
@@ -414,8 +414,8 @@ def test_repeats_are_points_within_the_tolerance_of_a_trial_in_every_column():
 
 
 def test_the_first_hand_over_starts_from_the_law_models_lengthscales_and_noise():
-    from optuna_mix.samplers._gp_model import fit_gp
-    from optuna_mix.samplers.gp import _without_output_scale
+    from optuna_mix.samplers.gp.model import fit_gp
+    from optuna_mix.samplers.gp.sampler import _without_output_scale
 
     rng = np.random.default_rng(0)
     X, Y = rng.dirichlet(np.ones(3), 12), rng.random((12, 3))

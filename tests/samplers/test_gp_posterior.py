@@ -7,8 +7,8 @@ import pytest
 import torch
 from botorch.acquisition.objective import ScalarizedPosteriorTransform
 
-from optuna_mix.samplers._gp_model import LawPrior, fit_gp
-from optuna_mix.samplers._gp_posterior import ConditionedGP
+from optuna_mix.samplers.gp.model import LawPrior, fit_gp
+from optuna_mix.samplers.gp.posterior import ConditionedGP
 from optuna_mix.samplers._laws import DataMixingLaw
 from optuna_mix.surfaces import make_surface
 

@@ -45,7 +45,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.samplers._base import MixtureSampler, running_trials
-from optuna_mix.samplers._gp_model import (
+from optuna_mix.samplers.gp.model import (
     Composite,
     LawMean,
     LawPrior,
@@ -54,8 +54,8 @@ from optuna_mix.samplers._gp_model import (
     posterior_mean_std,
     propose,
 )
-from optuna_mix.samplers._gp_posterior import ConditionedGP
-from optuna_mix.samplers._gp_space import COORDINATES, EncodedSpace
+from optuna_mix.samplers.gp.posterior import ConditionedGP
+from optuna_mix.samplers.gp.space import COORDINATES, EncodedSpace
 from optuna_mix.samplers._laws import DataMixingLaw, LawFitError
 from optuna_mix.samplers._losses import per_domain_losses
 from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR

@@ -39,7 +39,7 @@ from gpytorch.kernels import Kernel, ScaleKernel
 from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from optuna_mix.samplers._gp_space import EncodedSpace
+from optuna_mix.samplers.gp.space import EncodedSpace
 from optuna_mix.samplers._laws import EXP_CLIP
 from optuna_mix.samplers.criteria import TORCH_CRITERIA
 from optuna_mix.samplers._startup import sobol_simplex_points
