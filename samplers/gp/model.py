@@ -1,26 +1,27 @@
-"""The surrogate (a GPyTorch exact GP through BoTorch) and the acquisition search on the simplex.
+"""The model and its fit: a GPyTorch exact GP (through BoTorch) of the trials, and its cache.
 
 Everything here maximises. A single-output model is fitted to the signed trial values
 (``-value`` for a minimised objective). A *composite* model (Astudillo & Frazier 2019) is
 fitted to the per-domain losses, one independent GP each, and the maximised objective is
 ``Composite.sign * criterion(losses)`` of their joint posterior: each loss is a simpler
 function of the mixture than their mean (mostly its own domain's weight), and every trial
-observes all k of them.
+observes all k of them. :func:`training_data` reads either from a study.
+
+:func:`fit_gp` fits one model; :class:`GPFitter` keeps each model's last fit
+(:class:`FitCache`) to warm-start the next from, and refits its hyperparameters (and law
+prior) on the schedule of ``REFIT_ALWAYS_UP_TO`` and ``REFIT_GROWTH``.
 """
 
 from __future__ import annotations
 
-import itertools
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from botorch.acquisition.analytic import PosteriorMean
-from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-from botorch.acquisition.monte_carlo import qSimpleRegret
 from botorch.acquisition.objective import (
     GenericMCObjective,
     MCAcquisitionObjective,
@@ -29,25 +30,29 @@ from botorch.acquisition.objective import (
 )
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
-from botorch.models.model import Model
 from botorch.models.transforms.input import InputTransform
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
-from botorch.optim import optimize_acqf
-from botorch.sampling.normal import SobolQMCNormalSampler
 from gpytorch.kernels import Kernel, ScaleKernel
-from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
 
-from optuna_mix.samplers.gp.space import EncodedSpace
-from optuna_mix.samplers._laws import EXP_CLIP
+from optuna_mix.samplers._losses import per_domain_losses
 from optuna_mix.samplers.criteria import TORCH_CRITERIA
-from optuna_mix.samplers._startup import sobol_simplex_points
+from optuna_mix.samplers.gp.law import LawMean, LawPrior, fit_law, without_output_scale
+from optuna_mix.samplers.gp.space import EncodedSpace
 
 DTYPE = torch.float64
-
-
-_MC_SAMPLES_FOR_MOMENTS = 512
+# L-BFGS-B iterations of a hyperparameter fit: from the priors' modes, and warm-started from
+# the last fit, which converges in a few steps
+FIT_MAXITER = 100
+FIT_MAXITER_WARM = 30
+# hyperparameters (and the law prior) are refitted on every trial up to this many, then only
+# once the data have grown by REFIT_GROWTH: one more point barely moves them, and the fit is
+# most of the cost (docs/gp.md, "Cost" and the seconds per suggestion)
+REFIT_ALWAYS_UP_TO = 32
+REFIT_GROWTH = 0.1
 
 
 @dataclass(frozen=True)
@@ -114,54 +119,6 @@ class WeightWarp(InputTransform):
         return Xw
 
 
-@dataclass(frozen=True)
-class LawPrior:
-    """A fitted Data Mixing Law, L_i = c_i + k_i exp(t_i . w), as the GPs' prior mean.
-
-    ``columns`` are the input columns of the mixture's weights, in the law's domain order;
-    output i of the model is domain i's loss.
-    """
-
-    c: np.ndarray  # (m,)
-    k: np.ndarray  # (m,)
-    t: np.ndarray  # (m, m)
-    columns: tuple[int, ...]
-
-    def losses(self, W: torch.Tensor) -> torch.Tensor:
-        """Per-domain losses (..., m) of raw weights W (..., m)."""
-        t = torch.as_tensor(self.t, dtype=W.dtype)
-        exponent = (W @ t.T).clamp(-EXP_CLIP, EXP_CLIP)  # as the numpy fit's predict
-        return torch.as_tensor(self.c, dtype=W.dtype) + torch.as_tensor(
-            self.k, dtype=W.dtype
-        ) * torch.exp(exponent)
-
-
-class LawMean(Mean):
-    """The GP prior mean of a batch of m outputs: a fitted law, in standardised units.
-
-    The inputs it sees are warped (the model's input transform runs first): the warp is
-    inverted to give the law the raw weights. Output b of the batch is the law's domain b.
-    """
-
-    def __init__(self, law: LawPrior, warp: float | None, means: torch.Tensor,
-                 stdvs: torch.Tensor) -> None:
-        super().__init__()
-        self.law, self.warp = law, warp
-        self.register_buffer("columns", torch.tensor(law.columns, dtype=torch.long))
-        self.register_buffer("means", means.reshape(-1))
-        self.register_buffer("stdvs", stdvs.reshape(-1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # a batched multi-output GP sees the same points in every output's batch (or a
-        # broadcast batch of one): the law is evaluated once, domain b going to output b
-        if x.dim() >= 3:
-            x = x[..., 0, :, :]
-        u = x[..., self.columns]
-        w = u if not self.warp else self.warp * torch.expm1(u * np.log1p(1.0 / self.warp))
-        L = (self.law.losses(w) - self.means) / self.stdvs  # (..., n, m)
-        return L.transpose(-1, -2)  # (..., m, n)
-
-
 def _covar(d: int, m: int, *, scaled: bool) -> Kernel:
     """Matern-5/2 ARD with BoTorch's dimension-scaled lengthscale prior, one per output.
 
@@ -190,7 +147,7 @@ def fit_gp(
     *,
     warm_start: Mapping[str, torch.Tensor] | None = None,
     refit: bool = True,
-    maxiter: int = 100,
+    maxiter: int = FIT_MAXITER,
     seed: int = 0,
     warp_columns: list[int] | None = None,
     warp: float | None = None,
@@ -246,232 +203,141 @@ def fit_gp(
     return model, _hyperparameters(model)
 
 
-def _mixture_candidates(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Points on the k-simplex that cover its interior, faces, edges and vertices."""
-    seed = int(rng.integers(2**31))
-    pts = sobol_simplex_points(k, n, seed=seed)
-    # a third of them moved onto a random face: zero a random number of domains
-    rows = rng.choice(n, n // 3, replace=False)
-    n_zero = rng.integers(1, k, len(rows))  # 1 .. k-1 domains zeroed, one always kept
-    ranks = np.argsort(rng.random((len(rows), k)), axis=1)
-    face = pts[rows] * (ranks >= n_zero[:, None])
-    pts[rows] = face / face.sum(axis=1, keepdims=True)
-    extra = [np.eye(k)]
-    if k <= 10:
-        extra.append(np.array([(np.eye(k)[i] + np.eye(k)[j]) / 2 for i, j in
-                               itertools.combinations(range(k), 2)]))
-    return np.vstack([pts, *extra])
+def training_data(
+    study: Study, space: EncodedSpace, losses_attr: str | None
+) -> tuple[np.ndarray, np.ndarray, list[FrozenTrial], Composite | None]:
+    """Completed trials with every modelled parameter (failed/pruned ones never count).
 
-
-def candidate_points(
-    space: EncodedSpace,
-    n: int,
-    rng: np.random.Generator,
-    centres: np.ndarray,
-    *,
-    scales: tuple[float, ...] = (0.02, 0.08, 0.2),
-    n_local: int = 16,
-) -> np.ndarray:
-    """Raw candidates for the acquisition search: global coverage + local moves near centres.
-
-    Local moves perturb a centre and snap it back (exact simplex, faces via the zero snap);
-    half of them also zero one random domain of each mixture, to reach the faces nearby.
+    X (n, d): their encoded parameters. The targets: the per-domain losses Y (n, m) with the
+    composite that makes them the maximised objective, where the trials allow (every one
+    keeps the same losses under ``losses_attr`` and one criterion gives every value; for one
+    mixture whose domains they are, output i is its domain i, for the law); else the signed
+    values y (n,) and None.
     """
-    if n == 0:
-        X = np.zeros((0, space.dim))
-    else:
-        X = _global_points(space, n, rng)
-    local = []
-    for c in centres:
-        for scale in scales:
-            Y = np.repeat(c[None, :], n_local, axis=0)
-            Y = Y + rng.normal(0.0, scale, Y.shape)
-            for b in space.mixture_blocks:
-                half = rng.random(n_local) < 0.5
-                cols = b.start + rng.integers(0, b.width, n_local)
-                Y[np.flatnonzero(half), cols[half]] = 0.0
-            local.append(Y)
-    if local:
-        X = np.vstack([X, space.snap_many(np.vstack(local))])
-    return np.vstack([X, centres]) if len(centres) else X
+    trials = [
+        t
+        for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and space.has_all(t.params)
+    ]
+    if not trials:
+        return np.zeros((0, space.dim)), np.zeros(0), [], None
+    X = np.array([space.encode(t.params) for t in trials])
+    sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+    values = np.array([float(t.value) for t in trials])
+    found = per_domain_losses(trials, values, losses_attr)
+    if found is not None:
+        losses, criterion, keys = found
+        blocks = space.mixture_blocks
+        mixture = blocks[0].mixture if len(blocks) == 1 else None
+        if mixture is not None and set(keys) == set(mixture.domains):
+            order = [keys.index(d) for d in mixture.domains]
+            losses = losses[:, order]  # output i: the mixture's domain i (for the law)
+        return X, losses, trials, Composite(criterion, sign, losses.shape[1])
+    return X, sign * values, trials, None
 
 
-def _global_points(space: EncodedSpace, n: int, rng: np.random.Generator) -> np.ndarray:
-    mixture_points = {
-        b.mixture.name: _mixture_candidates(b.mixture.k, n, rng)  # type: ignore[union-attr]
-        for b in space.mixture_blocks
-    }
-    n_global = max([n] + [len(p) for p in mixture_points.values()])
-    for name, p in mixture_points.items():  # same count in every block: pad by resampling
-        if len(p) < n_global:
-            mixture_points[name] = np.vstack([p, p[rng.integers(0, len(p), n_global - len(p))]])
-    return space.random_points(n_global, rng, mixture_points)
+@dataclass(frozen=True)
+class FitCache:
+    """One model's last fit: what the next warm-starts from and the refit schedule reads."""
+
+    data_key: bytes  # X.tobytes() + Y.tobytes(): the data it was fitted or conditioned on
+    hyperparameters: dict[str, torch.Tensor]  # the GP's named parameters (no outcome transform)
+    n_fitted: int  # trials at the last refit of the hyperparameters
+    law: LawPrior | None  # the law prior fitted with them (None: a constant prior mean)
 
 
-def _constraints(space: EncodedSpace) -> dict[str, Any]:
-    eq, ineq = space.linear_constraints()
+class FitKey(NamedTuple):
+    """Which model a fit is of: one cache each."""
 
-    def to_t(cons: list) -> list | None:
-        if not cons:
-            return None
-        return [
-            (torch.tensor(i, dtype=torch.long), torch.tensor(c, dtype=DTYPE), float(r))
-            for i, c, r in cons
-        ]
-
-    return {"equality_constraints": to_t(eq), "inequality_constraints": to_t(ineq)}
-
-
-def refine(
-    acqf: Any, space: EncodedSpace, starts: np.ndarray, *, maxiter: int
-) -> list[np.ndarray]:
-    """SLSQP from each start on the constrained space, snapped onto exact simplex points.
-
-    ``sum(w) = 1`` per mixture and [0, 1] bounds are BoTorch's linear constraints; one-hot
-    categorical columns stay fixed at the start's values. A start whose optimisation fails
-    gives nothing (the caller keeps its raw candidates).
-    """
-    bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
-    cat_cols = [c for b in space.categorical_blocks for c in range(b.start, b.start + b.width)]
-    if len(cat_cols) == space.dim:  # nothing continuous to refine
-        return []
-    refined = []
-    for start in starts:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cand, _ = optimize_acqf(
-                    acqf,
-                    bounds=bounds,
-                    q=1,
-                    num_restarts=1,
-                    batch_initial_conditions=torch.as_tensor(start, dtype=DTYPE)[None, None, :],
-                    fixed_features={c: float(start[c]) for c in cat_cols} or None,
-                    options={"maxiter": maxiter},
-                    retry_on_optimization_warning=False,
-                    **_constraints(space),
-                )
-        except Exception:
-            continue
-        refined.append(space.snap(cand.reshape(-1).numpy()))
-    return refined
+    study_id: int
+    param_names: tuple[str, ...]
+    coordinates: str
+    output_shape: tuple[int, ...]  # () for one output, (m,) for m
+    # True: the law prior where one can be fitted (before it can, the constant-mean fits
+    # share this key, so that the law model's first fit warm-starts from them: the
+    # benchmarked behaviour, docs/gp.md); False: a constant prior mean (the hand-over's
+    # model, or prior_mean="constant"), with its own cache
+    law_prior: bool
 
 
-def propose(
-    model: Model,
-    space: EncodedSpace,
-    X_train: np.ndarray,
-    X_pending: np.ndarray | None,
-    rng: np.random.Generator,
-    *,
-    n_raw: int = 512,
-    n_restarts: int = 0,
-    mc_samples: int = 128,
-    maxiter: int = 20,
-    composite: Composite | None = None,
-) -> np.ndarray:
-    """The point (columns) that maximises qLogNEI given the running trials' points."""
-    seed = int(rng.integers(2**31))
-    # a linear criterion (the mean) is scalarised in the posterior: exact, and one output
-    # to sample instead of m; the others go through the MC objective
-    transform = composite.posterior_transform() if composite else None
-    acqf = qLogNoisyExpectedImprovement(
-        model=model,
-        objective=composite.mc_objective() if composite and transform is None else None,
-        posterior_transform=transform,
-        X_baseline=torch.as_tensor(X_train, dtype=DTYPE),
-        sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
-        X_pending=(
-            torch.as_tensor(X_pending, dtype=DTYPE)
-            if X_pending is not None and len(X_pending)
-            else None
-        ),
-        prune_baseline=True,
-        cache_root=False,  # ConditionedGP conditions once per suggestion itself
+def fit_key(study_id: int, space: EncodedSpace, Y: np.ndarray, *, law_prior: bool) -> FitKey:
+    """The key of the model of ``Y`` (n,) or (n, m) on ``space`` in study ``study_id``."""
+    return FitKey(study_id, tuple(space.param_names), space.coordinates, Y.shape[1:], law_prior)
+
+
+def refit_due(cached: FitCache | None, data_key: bytes, n: int) -> bool:
+    """Whether a fit on ``n`` trials refits the hyperparameters (and law) or keeps the cached
+    ones: always the first time, never on the same data, then on every new trial up to
+    ``REFIT_ALWAYS_UP_TO`` trials and beyond once the data grew by ``REFIT_GROWTH``."""
+    if cached is None:
+        return True
+    return cached.data_key != data_key and (
+        n <= REFIT_ALWAYS_UP_TO or n >= cached.n_fitted * (1.0 + REFIT_GROWTH)
     )
-    mean, _ = posterior_mean_std(model, X_train, composite)
-    centres = X_train[np.argsort(-mean)[:3]]
-
-    def score(X: np.ndarray) -> np.ndarray:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v = torch.cat(
-                [acqf(torch.as_tensor(c, dtype=DTYPE)[:, None, :])
-                 for c in np.array_split(X, max(1, len(X) // 512))]
-            ).numpy()
-        return np.where(np.isfinite(v), v, -np.inf)
-
-    raw = candidate_points(space, n_raw, rng, centres)
-    values = score(raw)
-    # local rounds around the best candidates so far, shrinking (each one batched evaluation)
-    for scales in ((0.05, 0.02), (0.01, 0.003)):
-        top = raw[np.argsort(-values)[:4]]
-        local = candidate_points(space, 0, rng, top, scales=scales, n_local=max(8, n_raw // 16))
-        raw, values = np.vstack([raw, local]), np.concatenate([values, score(local)])
-    order = np.argsort(-values)
-    starts = raw[order[:n_restarts]]
-    best_x, best_v = raw[order[0]], float(values[order[0]])
-
-    for x in refine(acqf, space, starts, maxiter=maxiter):
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v = float(acqf(torch.as_tensor(x, dtype=DTYPE)[None, None, :]))
-        if np.isfinite(v) and v > best_v:
-            best_x, best_v = x, v
-    return space.snap(best_x)
 
 
-def posterior_mean_std(
-    model: Model, X: np.ndarray, composite: Composite | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and std of the latent (noise-free) maximised objective at ``X``.
+class GPFitter:
+    """Fits the models of a sampler, each warm-started from its last fit (thread-safe)."""
 
-    Exact for one output and for the mean criterion; by quasi-MC over the outputs' joint
-    posterior at each point for the others (max, median).
-    """
-    Xt = torch.as_tensor(X, dtype=DTYPE)
-    transform = composite.posterior_transform() if composite else None
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # linear_operator's jitter notices
-        if composite is None or transform is not None:
-            post = model.posterior(Xt, posterior_transform=transform)
-            return (
-                post.mean.squeeze(-1).numpy(),
-                post.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
-            )
-        post = model.posterior(Xt[:, None, :])  # each point alone: marginals per point
-        sampler = SobolQMCNormalSampler(torch.Size([_MC_SAMPLES_FOR_MOMENTS]), seed=0)
-        values = composite.mc_objective()(sampler(post)).squeeze(-1)  # (samples, n)
-        return values.mean(dim=0).numpy(), values.std(dim=0).numpy()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._caches: dict[FitKey, FitCache] = {}
 
+    def last(self, key: FitKey) -> FitCache | None:
+        """The last fit of model ``key``, if any."""
+        with self._lock:
+            return self._caches.get(key)
 
-def maximise_mean(
-    model: Model,
-    space: EncodedSpace,
-    X_train: np.ndarray,
-    rng: np.random.Generator,
-    composite: Composite | None = None,
-) -> np.ndarray:
-    """The point of the whole space with the highest posterior mean (multi-start, exact)."""
-    if composite is None or composite.posterior_transform() is not None:
-        acqf = PosteriorMean(
-            model, posterior_transform=composite.posterior_transform() if composite else None
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._caches)
+
+    def fit(
+        self,
+        key: FitKey,
+        space: EncodedSpace,
+        X: np.ndarray,
+        Y: np.ndarray,
+        *,
+        seed: int,
+        warp: float | None,
+    ) -> SingleTaskGP:
+        """The GP on (X, Y), its hyperparameters warm-started from model ``key``'s last fit.
+
+        The hyperparameters and the law prior are refitted on the schedule of
+        :func:`refit_due`; in between, the model conditions on the new points with the
+        previous ones. A constant-mean model (``key.law_prior`` False) with no fit yet starts
+        from the law model's lengthscales and noise, where that one has been fitted (the
+        first hand-over).
+        """
+        data_key = X.tobytes() + Y.tobytes()
+        with self._lock:
+            cached = self._caches.get(key)
+            warm = cached.hyperparameters if cached is not None else None
+            if warm is None and not key.law_prior:  # the first hand-over: from the law model's
+                law_fit = self._caches.get(key._replace(law_prior=True))
+                warm = (
+                    without_output_scale(law_fit.hyperparameters) if law_fit is not None else None
+                )
+        n = len(Y)
+        refit = refit_due(cached, data_key, n)
+        # the law is part of the prior: refitted with the hyperparameters, kept in between
+        if not key.law_prior:
+            law = None
+        else:
+            law = fit_law(space, X, Y) if refit else cached.law  # type: ignore[union-attr]
+        model, hyper = fit_gp(
+            X,
+            Y,
+            warm_start=warm,
+            refit=refit,
+            maxiter=FIT_MAXITER_WARM if warm is not None else FIT_MAXITER,
+            seed=seed,
+            warp_columns=[c for b in space.mixture_blocks for c in b.columns],
+            warp=warp,
+            law=law,
         )
-    else:
-        acqf = qSimpleRegret(
-            model,
-            sampler=SobolQMCNormalSampler(torch.Size([_MC_SAMPLES_FOR_MOMENTS]), seed=0),
-            objective=composite.mc_objective(),
-        )
-    mean, _ = posterior_mean_std(model, X_train, composite)
-    centres = X_train[np.argsort(-mean)[:3]]
-    raw = candidate_points(space, 512, rng, centres)
-    mean_raw, _ = posterior_mean_std(model, raw, composite)
-    order = np.argsort(-mean_raw)
-    best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
-    starts = raw[order[:4]]
-    for x in refine(acqf, space, starts, maxiter=200):
-        v = float(posterior_mean_std(model, x[None, :], composite)[0][0])
-        if v > best_v:
-            best_x, best_v = x, v
-    return space.snap(best_x)
+        n_fitted = n if refit else cached.n_fitted  # type: ignore[union-attr]
+        with self._lock:
+            self._caches[key] = FitCache(data_key, hyper, n_fitted, law)
+        return model

@@ -1,85 +1,54 @@
-"""SimplexGPSampler: Bayesian optimisation of mixtures with a GPyTorch GP on the simplex.
-
-The surrogate is an exact GP (GPyTorch, built through BoTorch's ``SingleTaskGP``): Matern-5/2
-ARD kernel with BoTorch's dimension-scaled lengthscale prior, standardised outputs, a learned
-Gaussian noise level under a LogNormal prior, hyperparameters fitted by MAP. Its input is
-every declared mixture as a block of raw simplex weights, plus the study's other float/int
-parameters (log scale where the distribution is log) and one-hot categoricals.
-
-The acquisition is BoTorch's qLogNoisyExpectedImprovement (noise-aware: it integrates over
-the noisy incumbent instead of trusting the best observed value), with the running trials of
-other workers as ``X_pending`` so that parallel workers propose different mixtures. It is
-maximised on the simplex with the equality constraint held exactly: raw candidates cover the
-interior (Sobol), faces, edges and vertices, then two rounds of shrinking local moves around
-the best (half of them onto a nearby face), every point snapped back onto the simplex;
-``n_restarts > 0`` adds an SLSQP refinement under ``sum(w) = 1, 0 <= w <= 1`` (off by
-default: no measurable gain in regret for most of a suggestion's time). Weights under 1e-4
-are snapped to exactly zero. The search asks for thousands of small joint posteriors, so the
-fitted GP is first conditioned once (:class:`ConditionedGP`).
+"""SimplexGPSampler: the sampler, joining the GP's model, acquisition and storage.
 
 Start-up: the first ``n_startup_trials`` trials take Sobol-on-simplex points indexed by trial
-number (one shared design across workers, as :class:`SobolMixtureSampler`).
-
-Composite model: where every completed trial keeps its per-domain losses in a user attr
-(``losses``, as optuna-mix's objectives do) and its value is their mean, max or median, each
-loss gets its own GP and the acquisition works on the criterion of their joint posterior.
-Each GP's prior mean is then a Data Mixing Law (Ye et al. 2024) fitted to the losses, once
-there are enough trials for it: the law carries the global shape, the GP what it misses.
+number (one shared design across workers, as :class:`SobolMixtureSampler`). Then each
+suggestion reads the completed trials (:func:`.model.training_data`), fits the model
+(:class:`.model.GPFitter`), conditions it once (:class:`.posterior.ConditionedGP`) and
+maximises the acquisition on the space (:func:`.acquisition.propose`) given the running
+trials' stored points (:mod:`.pending`); where the law-prior model only repeats a trial, the
+constant-mean GP chooses instead (:func:`.law.hands_over`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import optuna
+from botorch.models import SingleTaskGP
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from optuna_mix.samplers._base import MixtureSampler, running_trials
-from optuna_mix.samplers.gp.model import (
-    Composite,
-    LawMean,
-    LawPrior,
-    fit_gp,
+from optuna_mix.samplers._base import MixtureSampler
+from optuna_mix.samplers._simplex import Mixture, mixture_search_space
+from optuna_mix.samplers._startup import sequence_seed, startup_point
+from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
+from optuna_mix.samplers.gp.acquisition import (
+    MC_SAMPLES,
+    N_RAW_SAMPLES,
+    N_RESTARTS,
     maximise_mean,
-    posterior_mean_std,
     propose,
 )
-from optuna_mix.samplers.gp.posterior import ConditionedGP
-from optuna_mix.samplers.gp.space import COORDINATES, EncodedSpace
-from optuna_mix.samplers._laws import DataMixingLaw, LawFitError
-from optuna_mix.samplers._losses import per_domain_losses
-from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
-from optuna_mix.samplers._simplex import (
-    PROPOSAL_PREFIX,
-    Mixture,
-    mixture_search_space,
-    mixtures_in,
-)
-from optuna_mix.samplers._startup import sequence_seed, startup_point
+from optuna_mix.samplers.gp.law import hands_over
+from optuna_mix.samplers.gp.model import GPFitter, fit_key, training_data
+from optuna_mix.samplers.gp.pending import pending_points, store_proposal
+from optuna_mix.samplers.gp.posterior import ConditionedGP, posterior_mean_std
+from optuna_mix.samplers.gp.space import COORDINATES, EncodedSpace, encoded_space
 
-RELATIVE_PREFIX = "optuna_mix:gp:relative:"
 PRIOR_MEANS = ("law", "constant")
-# the law has k + 1 parameters a domain: fitted from k + 4 trials on (starting at k + 2 or
-# k + 6 gave higher regret at 12-16 trials; docs/gp.md)
-LAW_EXTRA_TRIALS = 4
-# hyperparameters: refitted on every trial up to this many, then when the data grew by 10%
-REFIT_ALWAYS_UP_TO = 32
-REFIT_GROWTH = 0.1
-# a proposal this close (every column) to an evaluated point repeats it
-REPEAT_TOL = 0.01
-_CHUNK = 2000  # RDB storages keep system attr values in 2048-character columns
-
-_logger = optuna.logging.get_logger(__name__)
+# Sobol start-up trials before the GP: lower regret at 8 and 16 trials than 2 or 8
+# (docs/gp.md, "Start-up")
+N_STARTUP_TRIALS = 4
+# c of the input warp w -> log(1 + w/c) / log(1 + 1/c): 0.02 was level, 0.2 and no warp
+# worse (docs/gp.md, "Coordinates")
+WARP = 0.05
 
 
 @dataclass(frozen=True)
@@ -138,12 +107,12 @@ class SimplexGPSampler(MixtureSampler):
         self,
         *,
         seed: int | None = None,
-        n_startup_trials: int = 4,
+        n_startup_trials: int = N_STARTUP_TRIALS,
         coordinates: str = "weights",
-        n_raw_samples: int = 512,
-        n_restarts: int = 0,
-        mc_samples: int = 128,
-        warp: float | None = 0.05,
+        n_raw_samples: int = N_RAW_SAMPLES,
+        n_restarts: int = N_RESTARTS,
+        mc_samples: int = MC_SAMPLES,
+        warp: float | None = WARP,
         losses_attr: str | None = LOSSES_ATTR,
         prior_mean: str = "law",
         independent_sampler: BaseSampler | None = None,
@@ -169,12 +138,11 @@ class SimplexGPSampler(MixtureSampler):
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
-        # data, hyperparameters, n fitted, law prior
-        self._fits: dict[Any, tuple[bytes, dict, int, LawPrior | None]] = {}
+        self._fitter = GPFitter()  # each model's last fit, per study
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        del state["_lock"], state["_fits"]
+        del state["_lock"], state["_fitter"]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -211,25 +179,25 @@ class SimplexGPSampler(MixtureSampler):
         if study._is_multi_objective():
             return super().sample_relative(study, trial, search_space)
         space = self._space(study, search_space)
-        X, y, _, composite = self._data(study, space)
+        X, y, _, composite = training_data(study, space, self._losses_attr)
         if len(y) == 0 or len(y) < self._n_startup_trials:
             return super().sample_relative(study, trial, search_space)
 
         rng = np.random.default_rng([self._base_seed, trial.number])
-        X_pending = self._pending(study, trial, space)
+        X_pending = pending_points(study, trial, space)
         search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,
                       mc_samples=self._mc_samples, composite=composite)
         with _one_thread(), _torch_seeded(rng):
             gp = self._fit(study, space, X, y)
             x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
-            if isinstance(gp.mean_module, LawMean) and _repeats_a_trial(x, X):
+            if hands_over(gp, x, X):
                 # the law-prior model sees nothing better than a mixture it has run: where
                 # the law is wrong its small residual GP keeps it there (docs/gp.md), so the
                 # constant-mean GP, which trusts only the data, chooses instead
                 gp = self._fit(study, space, X, y, with_law=False)
                 x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
         params = space.decode(x)
-        self._store(study, trial, space, params)
+        store_proposal(study, trial, space, params)
         # a proposal stored before (e.g. by an earlier call for this trial) wins: one point
         for block in space.mixture_blocks:
             assert block.mixture is not None
@@ -250,7 +218,7 @@ class SimplexGPSampler(MixtureSampler):
             raise ValueError("recommend() needs a single-objective study")
         search_space = self.infer_relative_search_space(study, None)  # type: ignore[arg-type]
         space = self._space(study, search_space)
-        X, y, trials, composite = self._data(study, space)
+        X, y, trials, composite = training_data(study, space, self._losses_attr)
         if len(y) == 0:
             raise ValueError("recommend() needs at least one completed trial")
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
@@ -283,147 +251,19 @@ class SimplexGPSampler(MixtureSampler):
 
     # -- internals ----------------------------------------------------------------------------
     def _space(self, study: Study, search_space: dict[str, BaseDistribution]) -> EncodedSpace:
-        mixtures = mixtures_in(search_space, self.mixtures(study))
-        in_mixture = {p for m in mixtures for p in m.param_names}
-        others = {
-            n: d for n, d in search_space.items() if n not in in_mixture and not d.single()
-        }
-        return EncodedSpace(mixtures, others, self._coordinates)
-
-    def _data(
-        self, study: Study, space: EncodedSpace
-    ) -> tuple[np.ndarray, np.ndarray, list[FrozenTrial], Composite | None]:
-        """Completed trials with every modelled parameter (failed/pruned ones never count).
-
-        The targets: the per-domain losses (n x k) with the composite that makes them the
-        maximised objective, where the trials allow; else the signed values (n,) and None.
-        """
-        trials = [
-            t
-            for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None and space.has_all(t.params)
-        ]
-        if not trials:
-            return np.zeros((0, space.dim)), np.zeros(0), [], None
-        X = np.array([space.encode(t.params) for t in trials])
-        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        values = np.array([float(t.value) for t in trials])
-        found = per_domain_losses(trials, values, self._losses_attr)
-        if found is not None:
-            losses, criterion, keys = found
-            blocks = space.mixture_blocks
-            if len(blocks) == 1 and set(keys) == set(blocks[0].mixture.domains):  # type: ignore[union-attr]
-                order = [keys.index(d) for d in blocks[0].mixture.domains]  # type: ignore[union-attr]
-                losses = losses[:, order]  # output i: the mixture's domain i (for the law)
-            return X, losses, trials, Composite(criterion, sign, losses.shape[1])
-        return X, sign * values, trials, None
+        return encoded_space(search_space, self.mixtures(study), self._coordinates)
 
     def _fit(
         self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray,
         *, with_law: bool = True,
-    ):
-        """The GP on (X, y), its hyperparameters warm-started from this study's last fit.
+    ) -> SingleTaskGP:
+        """The GP on (X, y), warm-started from this study's last fit of the same model.
 
         ``with_law=False``: a constant prior mean even where a law is available (its own
-        cache of hyperparameters).
-
-        Up to ``REFIT_ALWAYS_UP_TO`` trials they are refitted on every new trial; beyond, only
-        once the data have grown by ``REFIT_GROWTH`` since the last fit (in between, the
-        model conditions on the new points with the previous hyperparameters and law prior):
-        with hundreds of trials one more point barely moves them, and the fit is most of the
-        cost.
+        cache of hyperparameters); ``prior_mean="constant"`` never has one.
         """
-        # with_law=True: one key before the law is available and after, so that the law
-        # model's first fit warm-starts from the last constant-mean one (the shared
-        # hyperparameters; the benchmarked behaviour, docs/gp.md); the hand-over's
-        # constant-mean fits (with_law=False) keep their own
-        key = (study._study_id, tuple(space.param_names), space.coordinates, y.shape[1:],
-               with_law)
-        data_key = X.tobytes() + y.tobytes()
-        with self._lock:
-            cached = self._fits.get(key)
-            warm = cached[1] if cached is not None else None
-            if warm is None and not with_law:  # the first hand-over: start from the law model's
-                law_fit = self._fits.get(key[:-1] + (True,))
-                warm = _without_output_scale(law_fit[1]) if law_fit is not None else None
-        n = len(y)
-        if cached is None:
-            refit = True
-        else:
-            last_data, _, n_fitted, _ = cached
-            refit = last_data != data_key and (
-                n <= REFIT_ALWAYS_UP_TO or n >= n_fitted * (1.0 + REFIT_GROWTH)
-            )
-        # the law is part of the prior: refitted with the hyperparameters, kept in between
-        if not with_law:
-            law = None
-        else:
-            law = self._law(space, X, y) if refit else cached[3]  # type: ignore[index]
-        model, hyper = fit_gp(
-            X,
-            y,
-            warm_start=warm,
-            refit=refit,
-            maxiter=30 if warm is not None else 100,  # warm starts converge in a few steps
-            seed=self._base_seed,
-            warp_columns=[c for b in space.mixture_blocks for c in range(b.start, b.start + b.width)],
-            warp=self._warp,
-            law=law,
-        )
-        with self._lock:
-            self._fits[key] = (data_key, hyper, n if refit else cached[2], law)  # type: ignore[index]
-        return model
-
-    def _law(self, space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:
-        """A Data Mixing Law fitted to the per-domain losses, as the GPs' prior mean.
-
-        Only for a composite model of one mixture whose domains are the losses' (in raw
-        weight coordinates), with enough trials for the law (k + 4); None otherwise or if
-        the fit fails: the GPs then have a constant prior mean. (Its predictions far from
-        the trials are not checked: true losses at the simplex's vertices do lie far outside
-        the observed range, and a guard on them rejected most good fits.)
-        """
-        blocks = space.mixture_blocks
-        if self._prior_mean != "law" or Y.ndim != 2 or len(blocks) != 1:
-            return None
-        block = blocks[0]
-        if space.coordinates != "weights" or block.width != Y.shape[1]:
-            return None
-        law = DataMixingLaw()
-        if len(Y) < block.width + LAW_EXTRA_TRIALS:
-            return None
-        columns = tuple(range(block.start, block.start + block.width))
-        try:
-            law.fit(X[:, list(columns)], Y, loo=False)
-        except LawFitError:
-            return None
-        return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns)
-
-    def _pending(self, study: Study, trial: FrozenTrial, space: EncodedSpace) -> np.ndarray:
-        rows = []
-        for t in running_trials(study, exclude=trial):
-            params = _stored_params(t, space)
-            if space.has_all(params):
-                rows.append(space.encode(params))
-        return np.array(rows) if rows else np.zeros((0, space.dim))
-
-    def _store(
-        self, study: Study, trial: FrozenTrial, space: EncodedSpace, params: dict[str, Any]
-    ) -> None:
-        """Keep the proposal in the trial's system attrs: other workers read it as pending."""
-        storage, tid = study._storage, trial._trial_id
-        stored = storage.get_trial_system_attrs(tid)
-        for block in space.mixture_blocks:
-            assert block.mixture is not None
-            key = PROPOSAL_PREFIX + block.mixture.name
-            if key not in stored:
-                storage.set_trial_system_attr(tid, key, [float(params[n]) for n in block.names])
-        others = {n: v for n, v in params.items() if n not in _mixture_names(space)}
-        if others:
-            text = json.dumps(others)
-            for i in range(0, len(text), _CHUNK):
-                storage.set_trial_system_attr(tid, f"{RELATIVE_PREFIX}{i // _CHUNK}",
-                                              text[i : i + _CHUNK])
+        key = fit_key(study._study_id, space, y, law_prior=with_law and self._prior_mean == "law")
+        return self._fitter.fit(key, space, X, y, seed=self._base_seed, warp=self._warp)
 
 
 _THREADS_LOCK = threading.Lock()
@@ -464,43 +304,3 @@ def _torch_seeded(rng: np.random.Generator):
         warnings.simplefilter("ignore", NumericalWarning)
         torch.manual_seed(int(rng.integers(2**31)))
         yield
-
-
-def _without_output_scale(hyper: dict) -> dict:
-    """A law model's hyperparameters named as the constant-mean model's (no ScaleKernel)."""
-    prefix = "covar_module.base_kernel."
-    return {
-        ("covar_module." + name[len(prefix):] if name.startswith(prefix) else name): value
-        for name, value in hyper.items()
-    }
-
-
-def _repeats_a_trial(x: np.ndarray, X: np.ndarray) -> bool:
-    """Whether x is within REPEAT_TOL of an evaluated point in every column."""
-    return bool(len(X)) and float(np.min(np.max(np.abs(X - x), axis=1))) < REPEAT_TOL
-
-
-def _mixture_names(space: EncodedSpace) -> set[str]:
-    return {n for b in space.mixture_blocks for n in b.names}
-
-
-def _stored_params(trial: FrozenTrial, space: EncodedSpace) -> dict[str, Any]:
-    """A running trial's parameters: the proposals kept for it, then those set so far."""
-    attrs = trial.system_attrs
-    params: dict[str, Any] = {}
-    chunks, i = [], 0
-    while (chunk := attrs.get(f"{RELATIVE_PREFIX}{i}")) is not None:
-        chunks.append(chunk)
-        i += 1
-    if chunks:
-        try:
-            params.update(json.loads("".join(chunks)))
-        except ValueError:
-            pass
-    for block in space.mixture_blocks:
-        assert block.mixture is not None
-        value = attrs.get(PROPOSAL_PREFIX + block.mixture.name)
-        if isinstance(value, Sequence) and len(value) == len(block.names):
-            params.update(zip(block.names, value))
-    params.update(trial.params)
-    return params
