@@ -19,7 +19,8 @@ from optuna_mix.samplers._simplex import (
     weights_dict,
 )
 from optuna_mix.samplers.fixed import FixedMixtureSampler
-from optuna_mix.samplers.sobol import SobolMixtureSampler, sobol_simplex_points
+from optuna_mix.samplers._startup import sobol_simplex_points
+from optuna_mix.samplers.sobol import SobolMixtureSampler
 from optuna_mix.samplers.uniform import UniformMixtureSampler
 
 # Samplers that need torch/BoTorch load on first use, so that the CLI and the light samplers

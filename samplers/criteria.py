@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,13 @@ CRITERIA: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "mean": lambda losses: np.mean(losses, axis=-1),
     "max": lambda losses: np.max(losses, axis=-1),
     "median": lambda losses: np.median(losses, axis=-1),
+}
+# the same criteria on torch tensors (..., k) -> (...), for the GP's Monte-Carlo objective
+# (differentiable; tensor methods only, so this module needs no torch import)
+TORCH_CRITERIA: dict[str, Callable[[Any], Any]] = {
+    "mean": lambda Y: Y.mean(dim=-1),
+    "max": lambda Y: Y.amax(dim=-1),
+    "median": lambda Y: Y.quantile(0.5, dim=-1),  # interpolated, as numpy's median
 }
 
 

@@ -27,6 +27,7 @@ from optuna_mix.samplers.criteria import CRITERIA, detect_criterion
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers.attrs import LOSSES_ATTR
 from optuna_mix.samplers._laws import LAWS, Law, LawFitError, make_law
+from optuna_mix.samplers._losses import trial_losses
 from optuna_mix.samplers._optimize import minimize_on_simplex
 from optuna_mix.samplers._simplex import (
     PROPOSAL_PREFIX,
@@ -34,7 +35,12 @@ from optuna_mix.samplers._simplex import (
     normalise_weights,
     project_to_simplex,
 )
-from optuna_mix.samplers.sobol import _stable_seed, sobol_simplex_points
+from optuna_mix.samplers._startup import (
+    sequence_seed,
+    sobol_simplex_points,
+    stable_seed,
+    startup_point,
+)
 
 ATTR_PREFIX = "mixing_law."
 _logger = optuna.logging.get_logger(__name__)
@@ -110,9 +116,7 @@ class MixingLawSampler(MixtureSampler):
         self.min_distance = float(min_distance)
         self.n_candidates = int(n_candidates)
         self.top_k = int(top_k)
-        self._sequence_seed = (
-            seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-        )
+        self._sequence_seed = sequence_seed(seed)
 
     # -- the proposal ----------------------------------------------------------------------
     def propose_mixture(self, study: Study, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
@@ -140,8 +144,7 @@ class MixingLawSampler(MixtureSampler):
         return w
 
     def _sobol(self, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
-        seed = _stable_seed(self._sequence_seed, mixture.name)
-        return sobol_simplex_points(mixture.k, 1, seed=seed, skip=trial.number)[0]
+        return startup_point(mixture, trial.number, self._sequence_seed)
 
     def _fit_and_propose(
         self,
@@ -203,7 +206,7 @@ class MixingLawSampler(MixtureSampler):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Multi-start SLSQP of the law's criterion on the simplex (constraint held exactly)."""
         k = mixture.k
-        pool = sobol_simplex_points(k, 1024, seed=_stable_seed(self._sequence_seed, "pool"))
+        pool = sobol_simplex_points(k, 1024, seed=stable_seed(self._sequence_seed, "pool"))
         pool_scores = score(pool)
         starts = [pool[i] for i in np.argsort(pool_scores)[:3]]
         starts += [R[i] for i in np.argsort(signed_values)[:1]]
@@ -227,7 +230,7 @@ class MixingLawSampler(MixtureSampler):
         self, trial: FrozenTrial, mixture: Mixture, score: Callable[[np.ndarray], np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
         """RegMix: the mean of the top-k predicted of many random (flat Dirichlet) mixtures."""
-        rng = np.random.default_rng([_stable_seed(self._sequence_seed, mixture.name), trial.number])
+        rng = np.random.default_rng([stable_seed(self._sequence_seed, mixture.name), trial.number])
         candidates = rng.dirichlet(np.ones(mixture.k), size=self.n_candidates)
         scores = score(candidates)
         order = np.argsort(scores)
@@ -271,14 +274,7 @@ class MixingLawSampler(MixtureSampler):
         return None
 
     def _losses_of(self, trial: FrozenTrial, mixture: Mixture) -> np.ndarray | None:
-        losses = trial.user_attrs.get(self.losses_attr)
-        if not isinstance(losses, dict) or not all(d in losses for d in mixture.domains):
-            return None
-        try:
-            y = np.array([float(losses[d]) for d in mixture.domains])
-        except (TypeError, ValueError):
-            return None
-        return y if np.all(np.isfinite(y)) else None
+        return trial_losses(trial, self.losses_attr, mixture.domains)
 
     def _training_data(
         self, study: Study, mixture: Mixture

@@ -1,9 +1,6 @@
-"""Quasi-random search on the simplex: scrambled Sobol points mapped measure-preservingly."""
+"""Quasi-random search on the simplex: the shared start-up design for the whole budget."""
 
 from __future__ import annotations
-
-import hashlib
-import warnings
 
 import numpy as np
 from optuna.samplers import BaseSampler
@@ -11,34 +8,10 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from optuna_mix.samplers._base import MixtureSampler
-from optuna_mix.samplers._simplex import Mixture, cube_to_simplex
+from optuna_mix.samplers._simplex import Mixture
+from optuna_mix.samplers._startup import sequence_seed, sobol_simplex_points, startup_point
 
-
-def sobol_simplex_points(k: int, n: int, *, seed: int | None, skip: int = 0) -> np.ndarray:
-    """Points ``skip .. skip+n-1`` of a scrambled Sobol sequence in [0,1]^(k-1), on the simplex.
-
-    Scrambling (Owen's, seeded) keeps the low discrepancy and avoids SciPy's unscrambled first
-    point at the origin, which would be a degenerate (one-hot) mixture.
-    """
-    from scipy.stats import qmc  # scipy.stats takes ~1 s to import: only when needed
-
-    if k < 2:
-        raise ValueError(f"a mixture needs at least 2 domains, got {k}")
-    engine = qmc.Sobol(d=k - 1, scramble=True, seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # balance warnings for n != 2^m
-        if skip:
-            engine.fast_forward(skip)
-        u = engine.random(n)
-    return cube_to_simplex(u)
-
-
-def _stable_seed(seed: int | None, name: str) -> int | None:
-    """A per-mixture seed that is the same in every worker process (hash() is salted)."""
-    if seed is None:
-        return None
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
+__all__ = ["SobolMixtureSampler", "sobol_simplex_points"]  # the points' old home: re-exported
 
 
 class SobolMixtureSampler(MixtureSampler):
@@ -54,13 +27,10 @@ class SobolMixtureSampler(MixtureSampler):
         self, *, seed: int | None = None, independent_sampler: BaseSampler | None = None
     ) -> None:
         super().__init__(seed=seed, independent_sampler=independent_sampler)
-        self._sequence_seed = (
-            seed if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-        )
+        self._sequence_seed = sequence_seed(seed)
 
     def propose_mixture(self, study: Study, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
-        seed = _stable_seed(self._sequence_seed, mixture.name)
-        return sobol_simplex_points(mixture.k, 1, seed=seed, skip=trial.number)[0]
+        return startup_point(mixture, trial.number, self._sequence_seed)
 
     def reseed_rng(self) -> None:
         # the sequence seed stays: reseeding would break the shared design across workers

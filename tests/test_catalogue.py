@@ -32,7 +32,9 @@ def test_presets_and_laws_are_fixed_by_the_catalogue():
     llama = get_approach("llama").create({}, seed=0)
     assert isinstance(llama, FixedMixtureSampler) and llama.weights == LLAMA_WEIGHTS
     assert "weights" not in get_approach("llama").option_names()
-    assert get_approach("dml").create({}, seed=0).law == "dml"
+    for law in ("bimix", "dml", "regmix"):
+        sampler = get_approach(law).create({"n_startup_trials": 5}, seed=3)
+        assert sampler.law == law and sampler.n_startup_trials == 5
     assert get_approach("fixed").required_options() == ["weights"]
 
 
@@ -45,6 +47,8 @@ def test_presets_and_laws_are_fixed_by_the_catalogue():
         ("gp", {"n_startup_trials": "x"}, DOMAINS,
          "[sampler] n_startup_trials must be an integer for sampler 'gp', got 'x'"),
         ("gp", {"n_startup_trials": -1}, DOMAINS, "[sampler] n_startup_trials must be >= 0, got -1"),
+        ("gp", {"coordinates": "ilr"}, DOMAINS, "[sampler] coordinates must be one of"),
+        ("dml", {"n_startup": 5}, DOMAINS, "[sampler] unknown option 'n_startup' for sampler 'dml'"),
         ("fixed", {}, DOMAINS, "[sampler] the fixed sampler needs weights = { domain = weight, ... }"),
         ("fixed", {"weights": {"books": 0.5, "zz": 0.5}}, DOMAINS,
          "[sampler] weights name unknown domain(s) zz (domains: books, web, code, papers, social)"),

@@ -1,4 +1,5 @@
-"""samplers/ and trainers/ install as optuna_mix.samplers and optuna_mix.trainers, both ways."""
+"""samplers/ (with its gp/ subpackage) and trainers/ install as optuna_mix.samplers and
+optuna_mix.trainers, both ways."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ PROBE = (
     "import optuna_mix, optuna_mix.samplers as s, optuna_mix.trainers as t; "
     "from optuna_mix import suggest_mixture; "
     "import optuna_mix.cli.study, optuna_mix.compare.stats; "
-    "print(s.__file__); print(t.__file__); print(s.SobolMixtureSampler.__module__)"
+    "print(s.__file__); print(t.__file__); print(s.SobolMixtureSampler.__module__); "
+    # the GP subpackage, found without importing it (it loads torch)
+    "import importlib.util as u; print(u.find_spec('optuna_mix.samplers.gp').origin)"
 )
 
 
@@ -46,6 +49,7 @@ def test_regular_install_copies_the_mapped_packages(tmp_path):
     target = tmp_path / "site"
     _pip(sys.executable, "--target", str(target), str(REPO))
     assert (target / "optuna_mix" / "samplers" / "sobol.py").exists()
+    assert (target / "optuna_mix" / "samplers" / "gp" / "sampler.py").exists()
     assert (target / "optuna_mix" / "trainers" / "__init__.py").exists()
     probe = subprocess.run(
         [sys.executable, "-S", "-c", "import sys; sys.path[:0] = [sys.argv[1]] + "
@@ -55,11 +59,13 @@ def test_regular_install_copies_the_mapped_packages(tmp_path):
     assert probe[0].startswith(str(target / "optuna_mix" / "samplers"))
     assert probe[1].startswith(str(target / "optuna_mix" / "trainers"))
     assert probe[2] == "optuna_mix.samplers.sobol"
+    assert probe[3] == str(target / "optuna_mix" / "samplers" / "gp" / "__init__.py")
 
 
 def test_editable_install_maps_the_top_level_folders(env_python, tmp_path):
     _pip(env_python, "-e", str(REPO))
-    samplers, trainers, module = _probe(env_python, tmp_path)
+    samplers, trainers, module, gp = _probe(env_python, tmp_path)
     assert Path(samplers) == REPO / "samplers" / "__init__.py"
     assert Path(trainers) == REPO / "trainers" / "__init__.py"
     assert module == "optuna_mix.samplers.sobol"
+    assert Path(gp) == REPO / "samplers" / "gp" / "__init__.py"

@@ -103,9 +103,9 @@ def test_sobol_workers_share_one_sequence_by_trial_number(domains, sqlite_url):
 
 
 def _stable(seed):
-    from optuna_mix.samplers.sobol import _stable_seed
+    from optuna_mix.samplers._startup import stable_seed
 
-    return _stable_seed(seed, "mix")
+    return stable_seed(seed, "mix")
 
 
 def test_uniform_gives_one_over_k(domains):

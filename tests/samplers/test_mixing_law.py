@@ -14,10 +14,9 @@ from optuna.testing.pytest_samplers import (
 )
 
 from optuna_mix import suggest_mixture
-from optuna_mix.samplers import MixingLawSampler
+from optuna_mix.samplers import MixingLawSampler, sobol_simplex_points
 from optuna_mix.samplers._laws import LawFitError, make_law
 from optuna_mix.samplers._optimize import minimize_on_simplex
-from optuna_mix.samplers.sobol import sobol_simplex_points
 from optuna_mix.surfaces import make_surface
 
 DOMAINS = ["books", "web", "code", "papers"]
@@ -221,14 +220,3 @@ def test_bad_arguments_are_value_errors():
         MixingLawSampler(law="dml", n_startup_trials=-1)
     with pytest.raises(LawFitError):
         make_law("dml").fit(np.full((3, 4), 0.25), np.ones((3, 4)))
-
-
-def test_the_factory_builds_each_law_from_config_options():
-    from optuna_mix.catalogue import create_sampler, sampler_option_problems
-
-    for name in ("bimix", "dml", "regmix"):
-        sampler = create_sampler(name, {"n_startup_trials": 5}, seed=3)
-        assert isinstance(sampler, MixingLawSampler) and sampler.law == name
-        assert sampler.n_startup_trials == 5
-    problems = sampler_option_problems("dml", {"n_startup": 5}, DOMAINS)
-    assert problems and "unknown option 'n_startup'" in problems[0]

@@ -1,4 +1,4 @@
-"""A fitted GP's posterior, conditioned once per suggestion, as a lean BoTorch model.
+"""The posterior: a fitted GP conditioned once per suggestion, and its mean and std.
 
 Why: the acquisition search asks for thousands of small joint posteriors (each candidate with
 qLogNEI's baseline and the pending points) in a few dozen calls. Through GPyTorch's exact
@@ -10,18 +10,31 @@ flattened so that their cross-covariance is one kernel evaluation and one triang
 and each candidate's q x q posterior block comes from that. The kernel, the prior mean, the
 input warp and the output standardisation are the fitted GPyTorch/BoTorch modules' own, so
 the posterior is the model's (a test checks it against ``SingleTaskGP.posterior``).
+
+:func:`posterior_mean_std` reads the posterior of the maximised objective at given points:
+of the one output, or of a composite model's criterion of its outputs.
 """
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import torch
 from botorch.acquisition.objective import PosteriorTransform, ScalarizedPosteriorTransform
 from botorch.models import SingleTaskGP
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
+from botorch.sampling.normal import SobolQMCNormalSampler
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from linear_operator.operators import DenseLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
+
+from optuna_mix.samplers.gp.model import DTYPE, Composite
+
+# quasi-MC samples for the mean and std of a non-linear criterion (max, median) of the
+# outputs, under a fixed seed so that one model always gives the same (not benchmarked)
+MC_SAMPLES_FOR_MOMENTS = 512
 
 
 class ConditionedGP(Model):
@@ -49,6 +62,11 @@ class ConditionedGP(Model):
         tf = gp.outcome_transform
         self._y_mean = tf.means.reshape(self._m).detach()
         self._y_std = tf.stdvs.reshape(self._m).detach()
+
+    @property
+    def gp(self) -> SingleTaskGP:
+        """The fitted model whose posterior this is."""
+        return self._gp
 
     @property
     def num_outputs(self) -> int:
@@ -156,3 +174,32 @@ class ConditionedGP(Model):
         posterior = GPyTorchPosterior(mvn)
         return posterior_transform(posterior) if posterior_transform is not None else posterior
 
+
+def moments_sampler() -> SobolQMCNormalSampler:
+    """The quasi-MC sampler of a non-linear criterion's posterior moments (fixed seed)."""
+    return SobolQMCNormalSampler(torch.Size([MC_SAMPLES_FOR_MOMENTS]), seed=0)
+
+
+def posterior_mean_std(
+    model: Model, X: np.ndarray, composite: Composite | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and std (each (r,)) of the latent (noise-free) maximised objective at
+    the rows of ``X`` (r, d).
+
+    Exact for one output and for the mean criterion; by quasi-MC over the outputs' joint
+    posterior at each point for the others (max, median).
+    """
+    Xt = torch.as_tensor(X, dtype=DTYPE)
+    transform = composite.posterior_transform() if composite else None
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # linear_operator's jitter notices
+        if composite is None or transform is not None:
+            post = model.posterior(Xt, posterior_transform=transform)
+            return (
+                post.mean.squeeze(-1).numpy(),
+                post.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
+            )
+        post = model.posterior(Xt[:, None, :])  # each point alone: marginals per point
+        sampler = moments_sampler()
+        values = composite.mc_objective()(sampler(post)).squeeze(-1)  # (samples, n)
+        return values.mean(dim=0).numpy(), values.std(dim=0).numpy()

@@ -1,4 +1,5 @@
-"""ConditionedGP must be the fitted SingleTaskGP's posterior, only computed faster."""
+"""ConditionedGP must be the fitted SingleTaskGP's posterior, only computed faster; the
+posterior mean and std of the maximised objective."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import pytest
 import torch
 from botorch.acquisition.objective import ScalarizedPosteriorTransform
 
-from optuna_mix.samplers._gp_model import LawPrior, fit_gp
-from optuna_mix.samplers._gp_posterior import ConditionedGP
 from optuna_mix.samplers._laws import DataMixingLaw
+from optuna_mix.samplers.gp.law import LawPrior
+from optuna_mix.samplers.gp.model import Composite, fit_gp
+from optuna_mix.samplers.gp.posterior import ConditionedGP, posterior_mean_std
 from optuna_mix.surfaces import make_surface
 
 K = 4
@@ -117,3 +119,21 @@ def test_only_the_latent_posterior_of_all_outputs_is_offered():
     gp, _ = fit_gp(X, Y.mean(axis=1), maxiter=10)
     with pytest.raises(NotImplementedError):
         ConditionedGP(gp).posterior(_test_points((2, 1)), observation_noise=True)
+
+
+@pytest.mark.parametrize("criterion", ["mean", "max"])
+def test_the_mean_and_std_of_a_composite_are_those_of_its_criterion(criterion):
+    X, Y = _data()
+    gp = ConditionedGP(fit_gp(X, Y, warp_columns=list(range(K)), warp=0.05, maxiter=5)[0])
+    W = _test_points((5,)).numpy()
+    mean, std = posterior_mean_std(gp, W, Composite(criterion, -1.0, K))
+    assert mean.shape == std.shape == (5,) and (std > 0).all()
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(0)
+        post = gp.posterior(torch.as_tensor(W)[:, None, :])
+        draws = post.rsample(torch.Size([4096])).squeeze(-2).numpy()  # (draws, 5, K)
+    values = -(draws.mean(-1) if criterion == "mean" else draws.max(-1))
+    np.testing.assert_allclose(mean, values.mean(0), atol=4 * values.std(0).max() / 64)
+    np.testing.assert_allclose(std, values.std(0), rtol=0.1)
+    if criterion == "mean":  # exact: the weighted sum of independent outputs
+        np.testing.assert_allclose(mean, -post.mean.squeeze(-2).numpy().mean(-1), atol=1e-12)

@@ -1,5 +1,7 @@
 """The GP's input space: declared mixtures as simplex blocks, other parameters as columns.
 
+The encoding of trials' parameters as rows of X (n, d) and back.
+
 Every column lies in [0, 1]:
 
 - a mixture of k domains is k columns, its raw weights (``coordinates="weights"``, the
@@ -27,10 +29,16 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from optuna_mix.samplers._simplex import Mixture, normalise_weights, project_to_simplex
+from optuna_mix.samplers._simplex import (
+    Mixture,
+    mixtures_in,
+    normalise_weights,
+    project_to_simplex,
+)
 
 COORDINATES = ("weights", "first")
 # weights below this are snapped to exactly zero: a domain at 1e-4 of the budget is no domain
+# (docs/gp.md, "Acquisition")
 ZERO_WEIGHT = 1e-4
 
 
@@ -42,6 +50,10 @@ class Block:
     width: int  # number of columns
     distribution: BaseDistribution | None = None
     mixture: Mixture | None = None
+
+    @property
+    def columns(self) -> list[int]:
+        return list(range(self.start, self.start + self.width))
 
 
 class EncodedSpace:
@@ -181,6 +193,21 @@ class EncodedSpace:
             else:
                 X[np.arange(n), b.start + rng.integers(0, b.width, n)] = 1.0
         return X
+
+
+def encoded_space(
+    search_space: Mapping[str, BaseDistribution],
+    declared: Sequence[Mixture],
+    coordinates: str = "weights",
+) -> EncodedSpace:
+    """The GP's space of a relative search space: the ``declared`` mixtures in it, then its
+    other parameters (those with a single value are no input)."""
+    mixtures = mixtures_in(search_space, declared)
+    in_mixture = {p for m in mixtures for p in m.param_names}
+    others = {
+        n: d for n, d in search_space.items() if n not in in_mixture and not d.single()
+    }
+    return EncodedSpace(mixtures, others, coordinates)
 
 
 def _normalise_rows(W: np.ndarray) -> np.ndarray:

@@ -1,0 +1,62 @@
+"""The per-domain losses of trials, as the loss-modelling samplers read them.
+
+optuna-mix's objectives keep each trial's per-domain losses as a user attr (``losses``,
+domain -> loss) and make the trial value their criterion. A sampler that models the losses
+reads them here: only finite numbers count, and a trial whose losses are missing, not
+numeric or not finite has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from optuna_mix.samplers.criteria import detect_criterion
+
+
+def trial_losses(
+    trial: FrozenTrial, attr: str, keys: Sequence[str], *, exact_keys: bool = False
+) -> np.ndarray | None:
+    """The trial's losses under user attr ``attr`` for ``keys``, in that order, or None.
+
+    None unless the attr is a dict with every key (and no other, with ``exact_keys``) whose
+    values are finite numbers.
+    """
+    losses = trial.user_attrs.get(attr)
+    if not isinstance(losses, dict) or not all(key in losses for key in keys):
+        return None
+    if exact_keys and len(losses) != len(keys):
+        return None
+    try:
+        y = np.array([float(losses[key]) for key in keys])
+    except (TypeError, ValueError):
+        return None
+    return y if np.all(np.isfinite(y)) else None
+
+
+def per_domain_losses(
+    trials: Sequence[FrozenTrial], values: np.ndarray, attr: str | None
+) -> tuple[np.ndarray, str, list[str]] | None:
+    """The trials' per-domain losses (n x k), the criterion whose values they give, the keys.
+
+    None unless every trial keeps the same k >= 2 finite losses under ``attr`` and one
+    criterion reproduces every trial value: a composite model is only used where it is exact.
+    The keys are in the first trial's order.
+    """
+    if attr is None:
+        return None
+    first = trials[0].user_attrs.get(attr)
+    if not isinstance(first, dict) or len(first) < 2:
+        return None
+    keys = list(first)
+    rows = []
+    for t in trials:
+        y = trial_losses(t, attr, keys, exact_keys=True)
+        if y is None:
+            return None
+        rows.append(y)
+    Y = np.array(rows)
+    name = detect_criterion(Y, values)
+    return (Y, name, keys) if name is not None else None

@@ -1,0 +1,210 @@
+"""The acquisition search: the maximiser of qLogNEI, or of the posterior mean, on the space.
+
+BoTorch's qLogNoisyExpectedImprovement (noise-aware: it integrates over the noisy
+incumbent), with the running trials as ``X_pending``, is maximised with the equality
+constraint held exactly: raw candidates (:mod:`.candidates`) around the trials with the best
+posterior mean, two rounds of shrinking local moves around the best, every point snapped
+back onto the space; ``n_restarts > 0`` adds an SLSQP refinement under
+``sum(w) = 1, 0 <= w <= 1`` (:func:`refine`). :func:`maximise_mean` searches the same way for
+the highest posterior mean (``recommend(among="all")``). Why these settings: docs/gp.md,
+"Acquisition" and "The acquisition search, by benchmark".
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.acquisition.analytic import PosteriorMean
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.monte_carlo import qSimpleRegret
+from botorch.models.model import Model
+from botorch.optim import optimize_acqf
+from botorch.sampling.normal import SobolQMCNormalSampler
+
+from optuna_mix.samplers.gp.candidates import candidate_points
+from optuna_mix.samplers.gp.model import DTYPE, Composite
+from optuna_mix.samplers.gp.posterior import moments_sampler, posterior_mean_std
+from optuna_mix.samplers.gp.space import EncodedSpace
+
+# raw candidates scored per suggestion: 256 or 1024 gave higher regret at 12-16 trials
+# (docs/gp.md, "The acquisition search, by benchmark")
+N_RAW_SAMPLES = 512
+# candidates polished by SLSQP: one made no difference beyond the runs' spread and took most
+# of a suggestion's time (docs/gp.md, same table)
+N_RESTARTS = 0
+# quasi-MC samples of qLogNEI (not benchmarked)
+MC_SAMPLES = 128
+# SLSQP iterations of a polish of the acquisition (n_restarts > 0)
+REFINE_MAXITER = 20
+# the raw candidates' local moves are around this many trials, those of best posterior mean
+N_CENTRES = 3
+# the local rounds' scales, shrinking, one batched evaluation each: finer than the raw
+# candidates' local moves (docs/gp.md, "Acquisition"; not benchmarked alone)
+LOCAL_ROUNDS = ((0.05, 0.02), (0.01, 0.003))
+# the best candidates so far that each local round moves around
+N_ROUND_CENTRES = 4
+# local moves per centre and scale in a round: one per ROUND_MOVES_PER raw candidates, at
+# least ROUND_MOVES_MIN
+ROUND_MOVES_PER = 16
+ROUND_MOVES_MIN = 8
+# candidates per batched qLogNEI evaluation, about (bounds one call's memory)
+SCORE_BATCH = 512
+# the posterior-mean search: raw candidates, SLSQP starts and iterations (once per
+# recommend, not per trial: a thorough search; not benchmarked)
+MEAN_RAW_SAMPLES = 512
+MEAN_STARTS = 4
+MEAN_MAXITER = 200
+
+
+def constraints(space: EncodedSpace) -> dict[str, Any]:
+    """The space's linear constraints as ``optimize_acqf``'s keyword arguments."""
+    eq, ineq = space.linear_constraints()
+
+    def to_t(cons: list) -> list | None:
+        if not cons:
+            return None
+        return [
+            (torch.tensor(i, dtype=torch.long), torch.tensor(c, dtype=DTYPE), float(r))
+            for i, c, r in cons
+        ]
+
+    return {"equality_constraints": to_t(eq), "inequality_constraints": to_t(ineq)}
+
+
+def refine(
+    acqf: Any, space: EncodedSpace, starts: np.ndarray, *, maxiter: int
+) -> list[np.ndarray]:
+    """SLSQP from each start on the constrained space, snapped onto exact simplex points.
+
+    ``sum(w) = 1`` per mixture and [0, 1] bounds are BoTorch's linear constraints; one-hot
+    categorical columns stay fixed at the start's values. A start whose optimisation fails
+    gives nothing (the caller keeps its raw candidates).
+    """
+    bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
+    cat_cols = [c for b in space.categorical_blocks for c in b.columns]
+    if len(cat_cols) == space.dim:  # nothing continuous to refine
+        return []
+    refined = []
+    for start in starts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cand, _ = optimize_acqf(
+                    acqf,
+                    bounds=bounds,
+                    q=1,
+                    num_restarts=1,
+                    batch_initial_conditions=torch.as_tensor(start, dtype=DTYPE)[None, None, :],
+                    fixed_features={c: float(start[c]) for c in cat_cols} or None,
+                    options={"maxiter": maxiter},
+                    retry_on_optimization_warning=False,
+                    **constraints(space),
+                )
+        except Exception:
+            continue
+        refined.append(space.snap(cand.reshape(-1).numpy()))
+    return refined
+
+
+def propose(
+    model: Model,
+    space: EncodedSpace,
+    X_train: np.ndarray,
+    X_pending: np.ndarray | None,
+    rng: np.random.Generator,
+    *,
+    n_raw: int = N_RAW_SAMPLES,
+    n_restarts: int = N_RESTARTS,
+    mc_samples: int = MC_SAMPLES,
+    maxiter: int = REFINE_MAXITER,
+    composite: Composite | None = None,
+) -> np.ndarray:
+    """The point x (d,) that maximises qLogNEI given the trials' X_train (n, d) and the
+    running trials' X_pending (p, d)."""
+    seed = int(rng.integers(2**31))
+    # a linear criterion (the mean) is scalarised in the posterior: exact, and one output
+    # to sample instead of m; the others go through the MC objective
+    transform = composite.posterior_transform() if composite else None
+    acqf = qLogNoisyExpectedImprovement(
+        model=model,
+        objective=composite.mc_objective() if composite and transform is None else None,
+        posterior_transform=transform,
+        X_baseline=torch.as_tensor(X_train, dtype=DTYPE),
+        sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
+        X_pending=(
+            torch.as_tensor(X_pending, dtype=DTYPE)
+            if X_pending is not None and len(X_pending)
+            else None
+        ),
+        prune_baseline=True,
+        cache_root=False,  # ConditionedGP conditions once per suggestion itself
+    )
+    centres = _best_trials(model, X_train, composite)
+
+    def score(X: np.ndarray) -> np.ndarray:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v = torch.cat(
+                [acqf(torch.as_tensor(c, dtype=DTYPE)[:, None, :])
+                 for c in np.array_split(X, max(1, len(X) // SCORE_BATCH))]
+            ).numpy()
+        return np.where(np.isfinite(v), v, -np.inf)
+
+    raw = candidate_points(space, n_raw, rng, centres)
+    values = score(raw)
+    # local rounds around the best candidates so far, shrinking (each one batched evaluation)
+    n_local = max(ROUND_MOVES_MIN, n_raw // ROUND_MOVES_PER)
+    for scales in LOCAL_ROUNDS:
+        top = raw[np.argsort(-values)[:N_ROUND_CENTRES]]
+        local = candidate_points(space, 0, rng, top, scales=scales, n_local=n_local)
+        raw, values = np.vstack([raw, local]), np.concatenate([values, score(local)])
+    order = np.argsort(-values)
+    starts = raw[order[:n_restarts]]
+    best_x, best_v = raw[order[0]], float(values[order[0]])
+
+    for x in refine(acqf, space, starts, maxiter=maxiter):
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v = float(acqf(torch.as_tensor(x, dtype=DTYPE)[None, None, :]))
+        if np.isfinite(v) and v > best_v:
+            best_x, best_v = x, v
+    return space.snap(best_x)
+
+
+def maximise_mean(
+    model: Model,
+    space: EncodedSpace,
+    X_train: np.ndarray,
+    rng: np.random.Generator,
+    composite: Composite | None = None,
+) -> np.ndarray:
+    """The point x (d,) of the whole space with the highest posterior mean (multi-start,
+    exact simplex points)."""
+    if composite is None or composite.posterior_transform() is not None:
+        acqf = PosteriorMean(
+            model, posterior_transform=composite.posterior_transform() if composite else None
+        )
+    else:
+        acqf = qSimpleRegret(
+            model, sampler=moments_sampler(), objective=composite.mc_objective()
+        )
+    centres = _best_trials(model, X_train, composite)
+    raw = candidate_points(space, MEAN_RAW_SAMPLES, rng, centres)
+    mean_raw, _ = posterior_mean_std(model, raw, composite)
+    order = np.argsort(-mean_raw)
+    best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
+    starts = raw[order[:MEAN_STARTS]]
+    for x in refine(acqf, space, starts, maxiter=MEAN_MAXITER):
+        v = float(posterior_mean_std(model, x[None, :], composite)[0][0])
+        if v > best_v:
+            best_x, best_v = x, v
+    return space.snap(best_x)
+
+
+def _best_trials(model: Model, X_train: np.ndarray, composite: Composite | None) -> np.ndarray:
+    """The N_CENTRES rows of X_train with the highest posterior mean, best first."""
+    mean, _ = posterior_mean_std(model, X_train, composite)
+    return X_train[np.argsort(-mean)[:N_CENTRES]]

@@ -1,0 +1,127 @@
+"""The law prior: a fitted Data Mixing Law as each GP's prior mean, and when it hands over.
+
+For a composite model of one mixture whose outputs are its domains' losses (m = k), from
+k + ``LAW_EXTRA_TRIALS`` trials on, a Data Mixing Law (Ye et al. 2024),
+``L_i = c_i + k_i exp(sum_j t_ij w_j)``, is least-squares fitted to the losses
+(:func:`fit_law`, the fit of the ``dml`` baseline) and is each output's prior mean
+(:class:`LawMean`): the law carries the global shape, the GP what it misses.
+
+The hand-over rule: where the law-prior model's proposal only repeats an evaluated trial
+(:func:`repeats_a_trial`), the constant-mean GP of the same data chooses instead
+(:func:`hands_over`); its first fit starts from the law model's lengthscales and noise
+(:func:`without_output_scale`). Why, and the benchmark: docs/gp.md, "When the law-prior
+model only repeats a trial".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gpytorch.means import Mean
+
+from optuna_mix.samplers._laws import EXP_CLIP, DataMixingLaw, LawFitError
+from optuna_mix.samplers.gp.space import EncodedSpace
+
+# the law has k + 1 parameters a domain: fitted from k + 4 trials on (starting at k + 2 or
+# k + 6 gave higher regret at 12-16 trials; docs/gp.md)
+LAW_EXTRA_TRIALS = 4
+# a proposal this close (every column) to an evaluated point repeats it; the hand-over was
+# benchmarked at this tolerance (lower regret at 32 and 64 trials; docs/gp.md)
+REPEAT_TOL = 0.01
+
+
+@dataclass(frozen=True)
+class LawPrior:
+    """A fitted Data Mixing Law, L_i = c_i + k_i exp(t_i . w), as the GPs' prior mean.
+
+    ``columns`` are the input columns of the mixture's weights, in the law's domain order;
+    output i of the model is domain i's loss.
+    """
+
+    c: np.ndarray  # (m,)
+    k: np.ndarray  # (m,)
+    t: np.ndarray  # (m, m)
+    columns: tuple[int, ...]
+
+    def losses(self, W: torch.Tensor) -> torch.Tensor:
+        """Per-domain losses (..., m) of raw weights W (..., m)."""
+        t = torch.as_tensor(self.t, dtype=W.dtype)
+        exponent = (W @ t.T).clamp(-EXP_CLIP, EXP_CLIP)  # as the numpy fit's predict
+        return torch.as_tensor(self.c, dtype=W.dtype) + torch.as_tensor(
+            self.k, dtype=W.dtype
+        ) * torch.exp(exponent)
+
+
+class LawMean(Mean):
+    """The GP prior mean of a batch of m outputs: a fitted law, in standardised units.
+
+    The inputs it sees are warped (the model's input transform runs first): the warp is
+    inverted to give the law the raw weights. Output b of the batch is the law's domain b.
+    """
+
+    def __init__(self, law: LawPrior, warp: float | None, means: torch.Tensor,
+                 stdvs: torch.Tensor) -> None:
+        super().__init__()
+        self.law, self.warp = law, warp
+        self.register_buffer("columns", torch.tensor(law.columns, dtype=torch.long))
+        self.register_buffer("means", means.reshape(-1))
+        self.register_buffer("stdvs", stdvs.reshape(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # a batched multi-output GP sees the same points in every output's batch (or a
+        # broadcast batch of one): the law is evaluated once, domain b going to output b
+        if x.dim() >= 3:
+            x = x[..., 0, :, :]
+        u = x[..., self.columns]
+        w = u if not self.warp else self.warp * torch.expm1(u * np.log1p(1.0 / self.warp))
+        L = (self.law.losses(w) - self.means) / self.stdvs  # (..., n, m)
+        return L.transpose(-1, -2)  # (..., m, n)
+
+
+def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:
+    """A Data Mixing Law fitted to the per-domain losses, as the GPs' prior mean.
+
+    Only for a composite model (``Y`` (n, m)) of one mixture whose domains are the losses'
+    (in raw weight coordinates), with enough trials for the law (k + ``LAW_EXTRA_TRIALS``);
+    None otherwise or if the fit fails: the GPs then have a constant prior mean. (Its
+    predictions far from the trials are not checked: true losses at the simplex's vertices
+    do lie far outside the observed range, and a guard on them rejected most good fits.)
+    """
+    blocks = space.mixture_blocks
+    if Y.ndim != 2 or len(blocks) != 1:
+        return None
+    block = blocks[0]
+    if space.coordinates != "weights" or block.width != Y.shape[1]:
+        return None
+    law = DataMixingLaw()
+    if len(Y) < block.width + LAW_EXTRA_TRIALS:
+        return None
+    columns = tuple(block.columns)
+    try:
+        law.fit(X[:, list(columns)], Y, loo=False)
+    except LawFitError:
+        return None
+    return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns)
+
+
+def repeats_a_trial(x: np.ndarray, X: np.ndarray) -> bool:
+    """Whether x (d,) is within REPEAT_TOL of an evaluated point (a row of X) in every column."""
+    return bool(len(X)) and float(np.min(np.max(np.abs(X - x), axis=1))) < REPEAT_TOL
+
+
+def hands_over(model: Any, x: np.ndarray, X: np.ndarray) -> bool:
+    """Whether the constant-mean GP chooses instead of ``model``: a law-prior model (a
+    fitted ``SingleTaskGP``) whose proposal ``x`` repeats a trial of ``X``."""
+    return isinstance(model.mean_module, LawMean) and repeats_a_trial(x, X)
+
+
+def without_output_scale(hyper: dict) -> dict:
+    """A law model's hyperparameters named as the constant-mean model's (no ScaleKernel)."""
+    prefix = "covar_module.base_kernel."
+    return {
+        ("covar_module." + name[len(prefix):] if name.startswith(prefix) else name): value
+        for name, value in hyper.items()
+    }

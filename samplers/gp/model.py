@@ -1,0 +1,343 @@
+"""The model and its fit: a GPyTorch exact GP (through BoTorch) of the trials, and its cache.
+
+Everything here maximises. A single-output model is fitted to the signed trial values
+(``-value`` for a minimised objective). A *composite* model (Astudillo & Frazier 2019) is
+fitted to the per-domain losses, one independent GP each, and the maximised objective is
+``Composite.sign * criterion(losses)`` of their joint posterior: each loss is a simpler
+function of the mixture than their mean (mostly its own domain's weight), and every trial
+observes all k of them. :func:`training_data` reads either from a study.
+
+:func:`fit_gp` fits one model; :class:`GPFitter` keeps each model's last fit
+(:class:`FitCache`) to warm-start the next from, and refits its hyperparameters (and law
+prior) on the schedule of ``REFIT_ALWAYS_UP_TO`` and ``REFIT_GROWTH``.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from botorch.acquisition.objective import (
+    GenericMCObjective,
+    MCAcquisitionObjective,
+    PosteriorTransform,
+    ScalarizedPosteriorTransform,
+)
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.input import InputTransform
+from botorch.models.transforms.outcome import Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.kernels import Kernel, ScaleKernel
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_mix.samplers._losses import per_domain_losses
+from optuna_mix.samplers.criteria import TORCH_CRITERIA
+from optuna_mix.samplers.gp.law import LawMean, LawPrior, fit_law, without_output_scale
+from optuna_mix.samplers.gp.space import EncodedSpace
+
+DTYPE = torch.float64
+# L-BFGS-B iterations of a hyperparameter fit: from the priors' modes, and warm-started from
+# the last fit, which converges in a few steps
+FIT_MAXITER = 100
+FIT_MAXITER_WARM = 30
+# hyperparameters (and the law prior) are refitted on every trial up to this many, then only
+# once the data have grown by REFIT_GROWTH: one more point barely moves them, and the fit is
+# most of the cost (docs/gp.md, "Cost" and the seconds per suggestion)
+REFIT_ALWAYS_UP_TO = 32
+REFIT_GROWTH = 0.1
+
+
+@dataclass(frozen=True)
+class Composite:
+    """The maximised objective of a per-domain-loss model: ``sign * criterion(losses)``."""
+
+    criterion: str  # a key of optuna_mix.samplers.criteria.CRITERIA
+    sign: float  # +1 to maximise the criterion, -1 to minimise it
+    n_outputs: int
+
+    def mc_objective(self) -> MCAcquisitionObjective:
+        fn, sign = TORCH_CRITERIA[self.criterion], self.sign
+        return GenericMCObjective(lambda samples, X=None: sign * fn(samples))
+
+    def posterior_transform(self) -> PosteriorTransform | None:
+        """The exact (linear) transform where there is one: the mean criterion."""
+        if self.criterion != "mean":
+            return None
+        weights = torch.full((self.n_outputs,), self.sign / self.n_outputs, dtype=DTYPE)
+        return ScalarizedPosteriorTransform(weights)
+
+
+def clean_targets(y: np.ndarray) -> np.ndarray:
+    """Finite targets: +-inf become the worst/best finite value (or 0 if none is finite).
+
+    Column by column for a matrix of several outputs.
+    """
+    y = np.asarray(y, dtype=float).copy()
+    if y.ndim == 2:
+        return np.column_stack([clean_targets(col) for col in y.T]) if y.size else y
+    finite = np.isfinite(y)
+    if not finite.all():
+        lo, hi = (y[finite].min(), y[finite].max()) if finite.any() else (0.0, 0.0)
+        y[np.isposinf(y)] = hi
+        y[np.isneginf(y)] = lo
+        y[np.isnan(y)] = lo
+    return y
+
+
+class WeightWarp(InputTransform):
+    """Fixed concave warp of mixture weights: w -> log(1 + w/c) / log(1 + 1/c).
+
+    Losses change fastest as a domain's weight goes to zero (a power law in the effective
+    data, (eps + w)^-alpha); the warp stretches small weights so that a stationary kernel
+    fits such surfaces, while keeping 0 at 0 and 1 at 1 and a finite slope (1/(c log(1+1/c)))
+    at the faces, so the acquisition search still reaches them by gradient steps.
+    """
+
+    transform_on_train = True
+    transform_on_eval = True
+    transform_on_fantasize = True
+
+    def __init__(self, columns: list[int], c: float) -> None:
+        super().__init__()
+        self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))
+        self.c = float(c)
+
+    def transform(self, X: torch.Tensor) -> torch.Tensor:
+        if self.columns.numel() == 0:
+            return X
+        Xw = X.clone()
+        cols = X[..., self.columns].clamp_min(0.0)
+        Xw[..., self.columns] = torch.log1p(cols / self.c) / np.log1p(1.0 / self.c)
+        return Xw
+
+
+def _covar(d: int, m: int, *, scaled: bool) -> Kernel:
+    """Matern-5/2 ARD with BoTorch's dimension-scaled lengthscale prior, one per output.
+
+    ``scaled`` adds a learned output scale (maximum likelihood, no prior): for the residuals
+    of a law, which may be far smaller than the outputs' own spread. Without it, the unit
+    variance of the standardised outputs is the kernel's.
+    """
+    batch = torch.Size([m]) if m > 1 else torch.Size()
+    base = get_covar_module_with_dim_scaled_prior(
+        ard_num_dims=d, batch_shape=batch, use_rbf_kernel=False
+    )
+    return ScaleKernel(base, batch_shape=batch) if scaled else base
+
+
+def _hyperparameters(model: SingleTaskGP) -> dict[str, torch.Tensor]:
+    return {
+        n: p.detach().clone()
+        for n, p in model.named_parameters()
+        if not n.startswith("outcome_transform")
+    }
+
+
+def fit_gp(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    warm_start: Mapping[str, torch.Tensor] | None = None,
+    refit: bool = True,
+    maxiter: int = FIT_MAXITER,
+    seed: int = 0,
+    warp_columns: list[int] | None = None,
+    warp: float | None = None,
+    law: LawPrior | None = None,
+) -> tuple[SingleTaskGP, dict[str, torch.Tensor]]:
+    """A Matern-5/2 ARD GP on ``X`` (n x d in [0,1]) fitted by MAP to ``y`` (n,) or (n, m).
+
+    Several outputs (m columns) are m independent GPs in one batch, each with its own
+    lengthscales and noise level.
+
+    Priors: BoTorch's dimension-scaled LogNormal lengthscale prior (Hvarfner et al. 2024) and
+    a LogNormal(-4, 1) prior on the noise variance of the standardised outputs, so the noise
+    level is learned (sigma up to 0.02 on these objectives) instead of assumed zero.
+    ``warm_start`` carries hyperparameters over from the previous fit (faster, stabler);
+    ``refit=False`` reuses them as they are (same data as before).
+
+    ``law``: a fitted mixing law (one per output) as the prior mean; the GPs model what it
+    leaves. The outputs stay standardised by their own mean and std, not the residuals':
+    on the residuals' scale the unit kernel variance fitted the noise (learned noise 10x too
+    low, lengthscales 0.03), and the posterior mean merely ranked the noisy observations.
+    """
+    train_X = torch.as_tensor(X, dtype=DTYPE)
+    train_Y = torch.as_tensor(clean_targets(y), dtype=DTYPE).reshape(len(train_X), -1)
+    m = train_Y.shape[-1]
+    mean_module = None
+    if law is not None:  # in the standardised units SingleTaskGP's Standardize will use
+        scale = Standardize(m=m)
+        scale(train_Y)
+        mean_module = LawMean(law, warp, scale.means, scale.stdvs)
+    model = SingleTaskGP(
+        train_X,
+        train_Y,
+        covar_module=_covar(train_X.shape[-1], m, scaled=law is not None),
+        mean_module=mean_module,
+        outcome_transform=Standardize(m=m),
+        input_transform=WeightWarp(warp_columns or [], warp) if warp else None,
+    )
+    if warm_start:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in warm_start and warm_start[name].shape == p.shape:
+                    p.copy_(warm_start[name])
+    if refit and len(train_Y) > 1:  # one point says nothing about lengthscales or noise
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        with warnings.catch_warnings(), torch.random.fork_rng():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(seed)
+            try:
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}})
+            except Exception:  # keep the prior's modes: a usable, if vague, model
+                pass
+    model.eval()
+    return model, _hyperparameters(model)
+
+
+def training_data(
+    study: Study, space: EncodedSpace, losses_attr: str | None
+) -> tuple[np.ndarray, np.ndarray, list[FrozenTrial], Composite | None]:
+    """Completed trials with every modelled parameter (failed/pruned ones never count).
+
+    X (n, d): their encoded parameters. The targets: the per-domain losses Y (n, m) with the
+    composite that makes them the maximised objective, where the trials allow (every one
+    keeps the same losses under ``losses_attr`` and one criterion gives every value; for one
+    mixture whose domains they are, output i is its domain i, for the law); else the signed
+    values y (n,) and None.
+    """
+    trials = [
+        t
+        for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and space.has_all(t.params)
+    ]
+    if not trials:
+        return np.zeros((0, space.dim)), np.zeros(0), [], None
+    X = np.array([space.encode(t.params) for t in trials])
+    sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+    values = np.array([float(t.value) for t in trials])
+    found = per_domain_losses(trials, values, losses_attr)
+    if found is not None:
+        losses, criterion, keys = found
+        blocks = space.mixture_blocks
+        mixture = blocks[0].mixture if len(blocks) == 1 else None
+        if mixture is not None and set(keys) == set(mixture.domains):
+            order = [keys.index(d) for d in mixture.domains]
+            losses = losses[:, order]  # output i: the mixture's domain i (for the law)
+        return X, losses, trials, Composite(criterion, sign, losses.shape[1])
+    return X, sign * values, trials, None
+
+
+@dataclass(frozen=True)
+class FitCache:
+    """One model's last fit: what the next warm-starts from and the refit schedule reads."""
+
+    data_key: bytes  # X.tobytes() + Y.tobytes(): the data it was fitted or conditioned on
+    hyperparameters: dict[str, torch.Tensor]  # the GP's named parameters (no outcome transform)
+    n_fitted: int  # trials at the last refit of the hyperparameters
+    law: LawPrior | None  # the law prior fitted with them (None: a constant prior mean)
+
+
+class FitKey(NamedTuple):
+    """Which model a fit is of: one cache each."""
+
+    study_id: int
+    param_names: tuple[str, ...]
+    coordinates: str
+    output_shape: tuple[int, ...]  # () for one output, (m,) for m
+    # True: the law prior where one can be fitted (before it can, the constant-mean fits
+    # share this key, so that the law model's first fit warm-starts from them: the
+    # benchmarked behaviour, docs/gp.md); False: a constant prior mean (the hand-over's
+    # model, or prior_mean="constant"), with its own cache
+    law_prior: bool
+
+
+def fit_key(study_id: int, space: EncodedSpace, Y: np.ndarray, *, law_prior: bool) -> FitKey:
+    """The key of the model of ``Y`` (n,) or (n, m) on ``space`` in study ``study_id``."""
+    return FitKey(study_id, tuple(space.param_names), space.coordinates, Y.shape[1:], law_prior)
+
+
+def refit_due(cached: FitCache | None, data_key: bytes, n: int) -> bool:
+    """Whether a fit on ``n`` trials refits the hyperparameters (and law) or keeps the cached
+    ones: always the first time, never on the same data, then on every new trial up to
+    ``REFIT_ALWAYS_UP_TO`` trials and beyond once the data grew by ``REFIT_GROWTH``."""
+    if cached is None:
+        return True
+    return cached.data_key != data_key and (
+        n <= REFIT_ALWAYS_UP_TO or n >= cached.n_fitted * (1.0 + REFIT_GROWTH)
+    )
+
+
+class GPFitter:
+    """Fits the models of a sampler, each warm-started from its last fit (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._caches: dict[FitKey, FitCache] = {}
+
+    def last(self, key: FitKey) -> FitCache | None:
+        """The last fit of model ``key``, if any."""
+        with self._lock:
+            return self._caches.get(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._caches)
+
+    def fit(
+        self,
+        key: FitKey,
+        space: EncodedSpace,
+        X: np.ndarray,
+        Y: np.ndarray,
+        *,
+        seed: int,
+        warp: float | None,
+    ) -> SingleTaskGP:
+        """The GP on (X, Y), its hyperparameters warm-started from model ``key``'s last fit.
+
+        The hyperparameters and the law prior are refitted on the schedule of
+        :func:`refit_due`; in between, the model conditions on the new points with the
+        previous ones. A constant-mean model (``key.law_prior`` False) with no fit yet starts
+        from the law model's lengthscales and noise, where that one has been fitted (the
+        first hand-over).
+        """
+        data_key = X.tobytes() + Y.tobytes()
+        with self._lock:
+            cached = self._caches.get(key)
+            warm = cached.hyperparameters if cached is not None else None
+            if warm is None and not key.law_prior:  # the first hand-over: from the law model's
+                law_fit = self._caches.get(key._replace(law_prior=True))
+                warm = (
+                    without_output_scale(law_fit.hyperparameters) if law_fit is not None else None
+                )
+        n = len(Y)
+        refit = refit_due(cached, data_key, n)
+        # the law is part of the prior: refitted with the hyperparameters, kept in between
+        if not key.law_prior:
+            law = None
+        else:
+            law = fit_law(space, X, Y) if refit else cached.law  # type: ignore[union-attr]
+        model, hyper = fit_gp(
+            X,
+            Y,
+            warm_start=warm,
+            refit=refit,
+            maxiter=FIT_MAXITER_WARM if warm is not None else FIT_MAXITER,
+            seed=seed,
+            warp_columns=[c for b in space.mixture_blocks for c in b.columns],
+            warp=warp,
+            law=law,
+        )
+        n_fitted = n if refit else cached.n_fitted  # type: ignore[union-attr]
+        with self._lock:
+            self._caches[key] = FitCache(data_key, hyper, n_fitted, law)
+        return model

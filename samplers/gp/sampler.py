@@ -1,0 +1,306 @@
+"""SimplexGPSampler: the sampler, joining the GP's model, acquisition and storage.
+
+Start-up: the first ``n_startup_trials`` trials take Sobol-on-simplex points indexed by trial
+number (one shared design across workers, as :class:`SobolMixtureSampler`). Then each
+suggestion reads the completed trials (:func:`.model.training_data`), fits the model
+(:class:`.model.GPFitter`), conditions it once (:class:`.posterior.ConditionedGP`) and
+maximises the acquisition on the space (:func:`.acquisition.propose`) given the running
+trials' stored points (:mod:`.pending`); where the law-prior model only repeats a trial, the
+constant-mean GP chooses instead (:func:`.law.hands_over`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from botorch.models import SingleTaskGP
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial
+
+from optuna_mix.samplers._base import MixtureSampler
+from optuna_mix.samplers._simplex import Mixture, mixture_search_space
+from optuna_mix.samplers._startup import sequence_seed, startup_point
+from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
+from optuna_mix.samplers.gp.acquisition import (
+    MC_SAMPLES,
+    N_RAW_SAMPLES,
+    N_RESTARTS,
+    maximise_mean,
+    propose,
+)
+from optuna_mix.samplers.gp.law import hands_over
+from optuna_mix.samplers.gp.model import GPFitter, fit_key, training_data
+from optuna_mix.samplers.gp.pending import pending_points, store_proposal
+from optuna_mix.samplers.gp.posterior import ConditionedGP, posterior_mean_std
+from optuna_mix.samplers.gp.space import COORDINATES, EncodedSpace, encoded_space
+
+PRIOR_MEANS = ("law", "constant")
+# Sobol start-up trials before the GP: lower regret at 8 and 16 trials than 2 or 8
+# (docs/gp.md, "Start-up")
+N_STARTUP_TRIALS = 4
+# c of the input warp w -> log(1 + w/c) / log(1 + 1/c): 0.02 was level, 0.2 and no warp
+# worse (docs/gp.md, "Coordinates")
+WARP = 0.05
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What the model believes best: the parameters, their mixtures, the predicted value.
+
+    ``value`` and ``std`` are the posterior mean and standard deviation of the noise-free
+    objective (in the study's units and direction); ``trial_number`` is the evaluated trial
+    whose parameters these are, or None for a point the model chose among all mixtures.
+    """
+
+    params: dict[str, Any]
+    mixtures: dict[str, dict[str, float]]
+    value: float
+    std: float
+    trial_number: int | None = None
+    n_trials: int = field(default=0)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The weights of the study's mixture (``mix``, or its only mixture)."""
+        if MIXTURE_ATTR in self.mixtures:
+            return self.mixtures[MIXTURE_ATTR]
+        if len(self.mixtures) == 1:
+            return next(iter(self.mixtures.values()))
+        raise KeyError(f"several mixtures ({', '.join(self.mixtures)}): use .mixtures[name]")
+
+
+class SimplexGPSampler(MixtureSampler):
+    """GP Bayesian optimisation over mixtures (and the study's other parameters).
+
+    Args:
+        seed: seed of the start-up design, the acquisition search and the independent sampler.
+        n_startup_trials: completed trials before the GP takes over (Sobol-on-simplex points
+            until then). 0 means: from the first completed trial on.
+        coordinates: the GP's coordinates of a mixture: ``"weights"`` (all k weights, the
+            default) or ``"first"`` (the first k-1 weights, as in the seed's BO).
+        n_raw_samples: raw candidates scored before the gradient refinement.
+        n_restarts: best candidates refined by SLSQP after the local rounds (0: none; the
+            refinement did not lower regret measurably and took most of a suggestion).
+        mc_samples: quasi-MC samples of qLogNEI.
+        warp: ``c`` of the fixed input warp of the weights, w -> log(1 + w/c)/log(1 + 1/c)
+            (small weights matter most); None: no warp.
+        losses_attr: the trial user attr with the per-domain losses (a dict). Where every
+            completed trial has it and its value is their mean, max or median, the GP models
+            each loss and the acquisition their criterion (a composite model); None: the GP
+            models the trial values alone.
+        prior_mean: ``"law"``: for a composite model of one mixture, from k + 4 completed
+            trials on, a Data Mixing Law fitted to the losses is each GP's prior mean and the
+            GP models what the law leaves; ``"constant"``: a constant prior mean.
+        independent_sampler: sampler for parameters outside the relative search space
+            (default: Random with ``seed``).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        n_startup_trials: int = N_STARTUP_TRIALS,
+        coordinates: str = "weights",
+        n_raw_samples: int = N_RAW_SAMPLES,
+        n_restarts: int = N_RESTARTS,
+        mc_samples: int = MC_SAMPLES,
+        warp: float | None = WARP,
+        losses_attr: str | None = LOSSES_ATTR,
+        prior_mean: str = "law",
+        independent_sampler: BaseSampler | None = None,
+    ) -> None:
+        if coordinates not in COORDINATES:
+            raise ValueError(f"coordinates must be one of {COORDINATES}, not {coordinates!r}")
+        if n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
+        super().__init__(seed=seed, independent_sampler=independent_sampler)
+        self._base_seed = int(sequence_seed(seed))
+        self._n_startup_trials = int(n_startup_trials)
+        self._coordinates = coordinates
+        self._n_raw = int(n_raw_samples)
+        self._n_restarts = int(n_restarts)
+        self._mc_samples = int(mc_samples)
+        self._warp = None if warp is None else float(warp)
+        if prior_mean not in PRIOR_MEANS:
+            raise ValueError(f"prior_mean must be one of {PRIOR_MEANS}, not {prior_mean!r}")
+        self._losses_attr = losses_attr
+        self._prior_mean = prior_mean
+        self._intersection = optuna.search_space.IntersectionSearchSpace()
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.RLock()
+        self._fitter = GPFitter()  # each model's last fit, per study
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"], state["_fitter"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def reseed_rng(self) -> None:
+        # the start-up design's seed stays (workers share one Sobol design); the search reseeds
+        self._base_seed = sequence_seed(None)
+        self._independent_sampler.reseed_rng()
+
+    # -- start-up design ------------------------------------------------------------------
+    def propose_mixture(self, study: Study, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
+        seed = self._seed if self._seed is not None else self._base_seed
+        return startup_point(mixture, trial.number, seed)
+
+    # -- Optuna's interface -----------------------------------------------------------------
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        space = mixture_search_space(self.mixtures(study))
+        with self._lock:
+            intersection = self._intersection.calculate(study)
+        for name, dist in intersection.items():
+            if name not in space and not dist.single():
+                space[name] = dist
+        return space
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        if study._is_multi_objective():
+            return super().sample_relative(study, trial, search_space)
+        space = self._space(study, search_space)
+        X, y, _, composite = training_data(study, space, self._losses_attr)
+        if len(y) == 0 or len(y) < self._n_startup_trials:
+            return super().sample_relative(study, trial, search_space)
+
+        rng = np.random.default_rng([self._base_seed, trial.number])
+        X_pending = pending_points(study, trial, space)
+        search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,
+                      mc_samples=self._mc_samples, composite=composite)
+        with _one_thread(), _torch_seeded(rng):
+            gp = self._fit(study, space, X, y)
+            x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
+            if hands_over(gp, x, X):
+                # the law-prior model sees nothing better than a mixture it has run: where
+                # the law is wrong its small residual GP keeps it there (docs/gp.md), so the
+                # constant-mean GP, which trusts only the data, chooses instead
+                gp = self._fit(study, space, X, y, with_law=False)
+                x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
+        params = space.decode(x)
+        store_proposal(study, trial, space, params)
+        # a proposal stored before (e.g. by an earlier call for this trial) wins: one point
+        for block in space.mixture_blocks:
+            assert block.mixture is not None
+            params.update(self._mixture_params(study, trial, block.mixture))
+        return {n: params[n] for n in search_space if n in params}
+
+    # -- recommendation ---------------------------------------------------------------------
+    def recommend(self, study: Study, *, among: str = "evaluated") -> Recommendation:
+        """The parameters the model believes best, with the predicted value and its std.
+
+        ``among="evaluated"``: the completed trial with the best posterior mean (robust: the
+        best observed value is biased by noise, this is not). ``among="all"``: the maximiser
+        of the posterior mean over the whole space (may leave the evaluated mixtures).
+        """
+        if among not in ("evaluated", "all"):
+            raise ValueError(f"among must be 'evaluated' or 'all', not {among!r}")
+        if study._is_multi_objective():
+            raise ValueError("recommend() needs a single-objective study")
+        search_space = self.infer_relative_search_space(study, None)  # type: ignore[arg-type]
+        space = self._space(study, search_space)
+        X, y, trials, composite = training_data(study, space, self._losses_attr)
+        if len(y) == 0:
+            raise ValueError("recommend() needs at least one completed trial")
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
+            model = ConditionedGP(self._fit(study, space, X, y))
+            if among == "evaluated":
+                mean, _ = posterior_mean_std(model, X, composite)
+                i = int(np.argmax(mean))
+                x, number = X[i], trials[i].number
+                params = dict(trials[i].params)
+            else:
+                rng = np.random.default_rng([self._base_seed, 0])
+                x = maximise_mean(model, space, X, rng, composite)
+                number = None
+                params = space.decode(x)
+            mean, std = posterior_mean_std(model, x[None, :], composite)
+        mixtures = {
+            b.mixture.name: dict(zip(b.mixture.domains, (float(v) for v in space.weights(x, b))))
+            for b in space.mixture_blocks
+            if b.mixture is not None
+        }
+        return Recommendation(
+            params=params,
+            mixtures=mixtures,
+            value=float(sign * mean[0]),
+            std=float(std[0]),
+            trial_number=number,
+            n_trials=len(y),
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+    def _space(self, study: Study, search_space: dict[str, BaseDistribution]) -> EncodedSpace:
+        return encoded_space(search_space, self.mixtures(study), self._coordinates)
+
+    def _fit(
+        self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray,
+        *, with_law: bool = True,
+    ) -> SingleTaskGP:
+        """The GP on (X, y), warm-started from this study's last fit of the same model.
+
+        ``with_law=False``: a constant prior mean even where a law is available (its own
+        cache of hyperparameters); ``prior_mean="constant"`` never has one.
+        """
+        key = fit_key(study._study_id, space, y, law_prior=with_law and self._prior_mean == "law")
+        return self._fitter.fit(key, space, X, y, seed=self._base_seed, warp=self._warp)
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = [0, 0]  # [active users, saved thread count]
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run torch on one thread: a GP on tens of points is 10x slower with two contending."""
+    import torch
+
+    with _THREADS_LOCK:
+        if _THREADS_USERS[0] == 0:
+            _THREADS_USERS[1] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS[0] -= 1
+            if _THREADS_USERS[0] == 0:
+                torch.set_num_threads(_THREADS_USERS[1])
+
+
+@contextlib.contextmanager
+def _torch_seeded(rng: np.random.Generator):
+    """Torch's global generator seeded from ``rng`` and restored after: BoTorch draws from it
+    (e.g. pruning the baseline of qLogNEI), and seeded runs must not depend on its state.
+
+    linear_operator's jitter notices ("A not p.d., added jitter") are silenced here too: on
+    nearly duplicate mixtures they come once per suggestion and flood a study's log.
+    """
+    import torch
+    from linear_operator.utils.warnings import NumericalWarning
+
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        torch.manual_seed(int(rng.integers(2**31)))
+        yield

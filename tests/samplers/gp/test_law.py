@@ -1,0 +1,74 @@
+"""The law prior (a fitted Data Mixing Law as the GPs' prior mean) and the hand-over rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+
+from gp_helpers import FAST, surface_objective
+from optuna_mix.samplers import SimplexGPSampler
+from optuna_mix.samplers.gp.law import (
+    REPEAT_TOL,
+    LawMean,
+    fit_law,
+    hands_over,
+    repeats_a_trial,
+    without_output_scale,
+)
+from optuna_mix.samplers.gp.model import GPFitter, fit_gp, fit_key, training_data
+from optuna_mix.samplers.gp.posterior import posterior_mean_std
+from optuna_mix.samplers.gp.space import encoded_space
+from optuna_mix.surfaces import make_surface
+
+
+def test_a_fitted_mixing_law_is_the_prior_mean_once_there_are_enough_trials():
+    # on a Data Mixing Law surface without noise the law is the truth: the model then
+    # predicts unseen mixtures almost exactly
+    surface = make_surface("dml", 4, seed=2)
+    gp = SimplexGPSampler(seed=0, **FAST)
+    study = optuna.create_study(sampler=gp)
+    objective = surface_objective(surface, keep_losses=True)
+    study.optimize(objective, n_trials=7)  # k + 3: too few for the law
+    space = encoded_space(gp.infer_relative_search_space(study, None), gp.mixtures(study))
+    X, Y, _, _ = training_data(study, space, "losses")
+    assert fit_law(space, X, Y) is None
+    study.optimize(objective, n_trials=5)
+    X, Y, _, composite = training_data(study, space, "losses")
+    law = fit_law(space, X, Y)
+    assert law is not None and law.t.shape == (4, 4)
+    assert fit_law(space, X, Y.mean(axis=1)) is None  # one output: no law
+    model = GPFitter().fit(fit_key(study._study_id, space, Y, law_prior=True), space, X, Y,
+                           seed=0, warp=0.05)
+    assert isinstance(model.mean_module, LawMean)
+    unseen = np.random.default_rng(0).dirichlet(np.ones(4), 32)
+    predicted, _ = posterior_mean_std(model, unseen, composite)
+    assert np.max(np.abs(-predicted - surface.value(unseen))) < 0.02
+
+
+def test_repeats_are_points_within_the_tolerance_of_a_trial_in_every_column():
+    X = np.array([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]])
+    assert repeats_a_trial(X[1] + REPEAT_TOL / 2, X)
+    assert not repeats_a_trial(X[1] + [0.0, 2 * REPEAT_TOL, -2 * REPEAT_TOL], X)
+    assert not repeats_a_trial(X[0], np.zeros((0, 3)))
+
+
+def test_only_a_law_model_hands_over():
+    rng = np.random.default_rng(0)
+    X, Y = rng.dirichlet(np.ones(3), 12), rng.random((12, 3))
+    constant, _ = fit_gp(X, Y, refit=False)
+    assert not hands_over(constant, X[0], X)
+
+
+def test_the_first_hand_over_starts_from_the_law_models_lengthscales_and_noise():
+    rng = np.random.default_rng(0)
+    X, Y = rng.dirichlet(np.ones(3), 12), rng.random((12, 3))
+    _, law_hyper = fit_gp(X, Y, refit=False, law=None)
+    constant, _ = fit_gp(X, Y, refit=False)
+    names = {n for n, _ in constant.named_parameters()}
+    mapped = without_output_scale(
+        {"covar_module.base_kernel.raw_lengthscale": law_hyper["covar_module.raw_lengthscale"],
+         "covar_module.raw_outputscale": 0.0,
+         "likelihood.noise_covar.raw_noise": law_hyper["likelihood.noise_covar.raw_noise"]}
+    )
+    assert {"covar_module.raw_lengthscale", "likelihood.noise_covar.raw_noise"} <= set(mapped)
+    assert set(mapped) - names == {"covar_module.raw_outputscale"}  # no such parameter: skipped

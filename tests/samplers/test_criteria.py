@@ -1,0 +1,21 @@
+"""The torch criteria are the numpy ones, for the GP's Monte-Carlo objective."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optuna_mix.samplers.criteria import CRITERIA, TORCH_CRITERIA
+
+
+def test_every_criterion_has_its_torch_twin():
+    assert list(TORCH_CRITERIA) == list(CRITERIA)
+
+
+@pytest.mark.parametrize("name", list(CRITERIA))
+@pytest.mark.parametrize("k", [4, 5], ids=["even k", "odd k"])  # median: interpolated or not
+def test_the_torch_criterion_gives_the_numpy_value(name, k):
+    torch = pytest.importorskip("torch")
+    losses = np.random.default_rng(k).random((3, 7, k))
+    got = TORCH_CRITERIA[name](torch.as_tensor(losses)).numpy()
+    np.testing.assert_allclose(got, CRITERIA[name](losses), rtol=0, atol=1e-12)
