@@ -89,8 +89,8 @@ def sampler_section() -> list[str]:
 
 def render() -> str:
     lines = [HEADER, "## [study]", "", *key_table(schema.STUDY_KEYS), "",
-             "Criteria: " + ", ".join(f"`{c}`" for c in CRITERIA) + " (of the per-domain "
-             "losses; lower is better).", "", *sampler_section(), "", "## [objective]", "",
+             "Criteria (of the per-domain losses; lower is better): "
+             + "; ".join(f"`{c.name}`, {c.summary}" for c in CRITERIA.values()) + ".", "", *sampler_section(), "", "## [objective]", "",
              *key_table({"kind": schema.KIND_KEY})]
     for kind in schema.OBJECTIVES.values():
         lines += ["", f"### kind = \"{kind.name}\": {kind.summary}", "", *key_table(kind.keys)]

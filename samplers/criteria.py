@@ -8,26 +8,54 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-# each maps an (..., k) array of per-domain losses to an (...) array of values
-CRITERIA: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mean": lambda losses: np.mean(losses, axis=-1),
-    "max": lambda losses: np.max(losses, axis=-1),
-    "median": lambda losses: np.median(losses, axis=-1),
-}
-# the same criteria on torch tensors (..., k) -> (...), for the GP's Monte-Carlo objective
-# (differentiable; tensor methods only, so this module needs no torch import)
-TORCH_CRITERIA: dict[str, Callable[[Any], Any]] = {
-    "mean": lambda Y: Y.mean(dim=-1),
-    "max": lambda Y: Y.amax(dim=-1),
-    "median": lambda Y: Y.quantile(0.5, dim=-1),  # interpolated, as numpy's median
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion, on numpy arrays and on torch tensors, (..., k) -> (...).
+
+    Calling it applies the numpy form (trial values, the mixing laws); ``torch`` is the same
+    function on tensors, differentiable, for the GP's Monte-Carlo objective over the joint
+    posterior of the per-domain losses (tensor methods only, so no torch import here).
+    """
+
+    name: str
+    summary: str
+    numpy: Callable[[np.ndarray], np.ndarray]
+    torch: Callable[[Any], Any]
+
+    def __call__(self, losses: np.ndarray) -> np.ndarray:
+        return self.numpy(losses)
+
+
+CRITERIA: dict[str, Criterion] = {
+    c.name: c
+    for c in [
+        Criterion("mean", "the unweighted mean (the seed's mean log-perplexity)",
+                  lambda losses: np.mean(losses, axis=-1), lambda Y: Y.mean(dim=-1)),
+        Criterion("max", "the worst domain: no domain is traded off for the others",
+                  lambda losses: np.max(losses, axis=-1), lambda Y: Y.amax(dim=-1)),
+        Criterion("median", "the median domain",
+                  lambda losses: np.median(losses, axis=-1),
+                  lambda Y: Y.quantile(0.5, dim=-1)),  # interpolated, as numpy's median
+    ]
 }
 
 
-def criterion_fn(name: str) -> Callable[[np.ndarray], np.ndarray]:
+def register_criterion(criterion: Criterion) -> Criterion:
+    """Add a criterion from your own code (docs/extending.md); its name must be new."""
+    if criterion.name in CRITERIA:
+        raise ValueError(f"criterion {criterion.name!r} exists already")
+    CRITERIA[criterion.name] = criterion
+    return criterion
+
+
+def criterion_fn(name: str) -> Criterion:
     """The vectorised criterion ``name`` (over the last axis)."""
     try:
         return CRITERIA[name]

@@ -39,7 +39,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.samplers._losses import per_domain_losses
-from optuna_mix.samplers.criteria import TORCH_CRITERIA
+from optuna_mix.samplers.criteria import CRITERIA
 from optuna_mix.samplers.gp.law import LawMean, LawPrior, fit_law, without_output_scale
 from optuna_mix.samplers.gp.space import EncodedSpace
 
@@ -64,7 +64,7 @@ class Composite:
     n_outputs: int
 
     def mc_objective(self) -> MCAcquisitionObjective:
-        fn, sign = TORCH_CRITERIA[self.criterion], self.sign
+        fn, sign = CRITERIA[self.criterion].torch, self.sign
         return GenericMCObjective(lambda samples, X=None: sign * fn(samples))
 
     def posterior_transform(self) -> PosteriorTransform | None:
