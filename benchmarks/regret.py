@@ -11,7 +11,7 @@ and ``TPESampler`` through ``suggest_mixture``'s normalisation (``optuna-gp-norm
 ``tpe-norm``) and through a stick-breaking parametrisation (k-1 floats in [0, 1] mapped onto
 the simplex by ``cube_to_simplex``; ``optuna-gp-stick``, ``tpe-stick``).
 
-    python benchmarks/regret.py --out docs/img/regret            # the full run (docs/gp.md)
+    python benchmarks/regret.py --out docs/img/regret            # the full run (docs/benchmarks/gp-regret.md)
     python benchmarks/regret.py --ks 5 --noises 0.01 --seeds 2 --samplers gp,sobol
 
 Each run pins torch to one thread (a GP on tens of points is several times slower with two

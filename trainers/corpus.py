@@ -31,7 +31,7 @@ Measured on the demo settings (393k tokens, batch 16, warmup 20%, training seed 
 val loss over the five domains: uniform 2.184; social .06, the others .235 each, 2.117;
 social .03, 2.135 (social's own loss rises from 2.20 to 2.24 and 2.31, the others' fall).
 The demo's 16-trial search finds social .06 and beats uniform by 0.054 over six paired
-training seeds, 5.7 times one run's noise; see docs/trainers.md.
+training seeds, 5.7 times one run's noise; see docs/benchmarks/demo-gap.md.
 
 Everything is drawn from ``random.Random(seed)``: same seed, same text, on every machine.
 """

@@ -26,7 +26,7 @@ loss gets its own GP and the acquisition works on the criterion of their joint p
 Each GP's prior mean is then a Data Mixing Law (Ye et al. 2024) fitted to the losses, once
 there are enough trials for it: the law carries the global shape, the GP what it misses.
 Every tuning constant is named in the module that uses it, with the reason for its value
-(and docs/gp.md's benchmark where one chose it).
+(and the benchmark in docs/benchmarks/gp-variants.md where one chose it).
 
 Modules, one job each (a module imports only those above it):
 

@@ -6,7 +6,7 @@ constraint held exactly: raw candidates (:mod:`.candidates`) around the trials w
 posterior mean, two rounds of shrinking local moves around the best, every point snapped
 back onto the space; ``n_restarts > 0`` adds an SLSQP refinement under
 ``sum(w) = 1, 0 <= w <= 1`` (:func:`refine`). :func:`maximise_mean` searches the same way for
-the highest posterior mean (``recommend(among="all")``). Why these settings: docs/gp.md,
+the highest posterior mean (``recommend(among="all")``). Why these settings: docs/benchmarks/gp-variants.md,
 "Acquisition" and "The acquisition search, by benchmark".
 """
 
@@ -30,10 +30,10 @@ from optuna_mix.samplers.gp.posterior import moments_sampler, posterior_mean_std
 from optuna_mix.samplers.gp.space import EncodedSpace
 
 # raw candidates scored per suggestion: 256 or 1024 gave higher regret at 12-16 trials
-# (docs/gp.md, "The acquisition search, by benchmark")
+# (docs/benchmarks/gp-variants.md, "The acquisition search")
 N_RAW_SAMPLES = 512
 # candidates polished by SLSQP: one made no difference beyond the runs' spread and took most
-# of a suggestion's time (docs/gp.md, same table)
+# of a suggestion's time (docs/benchmarks/gp-variants.md, same section)
 N_RESTARTS = 0
 # quasi-MC samples of qLogNEI (not benchmarked)
 MC_SAMPLES = 128
@@ -42,7 +42,7 @@ REFINE_MAXITER = 20
 # the raw candidates' local moves are around this many trials, those of best posterior mean
 N_CENTRES = 3
 # the local rounds' scales, shrinking, one batched evaluation each: finer than the raw
-# candidates' local moves (docs/gp.md, "Acquisition"; not benchmarked alone)
+# candidates' local moves (docs/gp.md, "How it works"; not benchmarked alone)
 LOCAL_ROUNDS = ((0.05, 0.02), (0.01, 0.003))
 # the best candidates so far that each local round moves around
 N_ROUND_CENTRES = 4

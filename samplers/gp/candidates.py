@@ -3,7 +3,7 @@
 Global coverage of every mixture block (scrambled Sobol points on the simplex, a share of
 them moved onto random faces, every vertex and edge midpoint) and local moves around given
 centres, snapped back onto the space (exact simplex points, grid values, one-hots). How the
-search uses them: docs/gp.md, "Acquisition".
+search uses them: docs/gp.md, "How it works, and why".
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ k + ``LAW_EXTRA_TRIALS`` trials on, a Data Mixing Law (Ye et al. 2024),
 The hand-over rule: where the law-prior model's proposal only repeats an evaluated trial
 (:func:`repeats_a_trial`), the constant-mean GP of the same data chooses instead
 (:func:`hands_over`); its first fit starts from the law model's lengthscales and noise
-(:func:`without_output_scale`). Why, and the benchmark: docs/gp.md, "When the law-prior
+(:func:`without_output_scale`). Why, and the benchmark: docs/benchmarks/gp-variants.md, "When the law-prior
 model only repeats a trial".
 """
 
@@ -26,10 +26,10 @@ from optuna_mix.samplers._laws import EXP_CLIP, DataMixingLaw, LawFitError
 from optuna_mix.samplers.gp.space import EncodedSpace
 
 # the law has k + 1 parameters a domain: fitted from k + 4 trials on (starting at k + 2 or
-# k + 6 gave higher regret at 12-16 trials; docs/gp.md)
+# k + 6 gave higher regret at 12-16 trials; docs/benchmarks/gp-variants.md)
 LAW_EXTRA_TRIALS = 4
 # a proposal this close (every column) to an evaluated point repeats it; the hand-over was
-# benchmarked at this tolerance (lower regret at 32 and 64 trials; docs/gp.md)
+# benchmarked at this tolerance (lower regret at 32 and 64 trials; docs/benchmarks/gp-variants.md)
 REPEAT_TOL = 0.01
 
 

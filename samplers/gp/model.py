@@ -50,7 +50,7 @@ FIT_MAXITER = 100
 FIT_MAXITER_WARM = 30
 # hyperparameters (and the law prior) are refitted on every trial up to this many, then only
 # once the data have grown by REFIT_GROWTH: one more point barely moves them, and the fit is
-# most of the cost (docs/gp.md, "Cost" and the seconds per suggestion)
+# most of the cost (docs/benchmarks/gp-timing.md)
 REFIT_ALWAYS_UP_TO = 32
 REFIT_GROWTH = 0.1
 
@@ -255,7 +255,7 @@ class FitKey(NamedTuple):
     output_shape: tuple[int, ...]  # () for one output, (m,) for m
     # True: the law prior where one can be fitted (before it can, the constant-mean fits
     # share this key, so that the law model's first fit warm-starts from them: the
-    # benchmarked behaviour, docs/gp.md); False: a constant prior mean (the hand-over's
+    # benchmarked behaviour, docs/benchmarks/gp-variants.md); False: a constant prior mean (the hand-over's
     # model, or prior_mean="constant"), with its own cache
     law_prior: bool
 

@@ -44,10 +44,10 @@ from optuna_mix.samplers.gp.space import COORDINATES, EncodedSpace, encoded_spac
 
 PRIOR_MEANS = ("law", "constant")
 # Sobol start-up trials before the GP: lower regret at 8 and 16 trials than 2 or 8
-# (docs/gp.md, "Start-up")
+# (docs/benchmarks/gp-variants.md, "Start-up trials")
 N_STARTUP_TRIALS = 4
 # c of the input warp w -> log(1 + w/c) / log(1 + 1/c): 0.02 was level, 0.2 and no warp
-# worse (docs/gp.md, "Coordinates")
+# worse (docs/benchmarks/gp-variants.md, "Coordinates and the warp")
 WARP = 0.05
 
 
@@ -192,7 +192,7 @@ class SimplexGPSampler(MixtureSampler):
             x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
             if hands_over(gp, x, X):
                 # the law-prior model sees nothing better than a mixture it has run: where
-                # the law is wrong its small residual GP keeps it there (docs/gp.md), so the
+                # the law is wrong its small residual GP keeps it there (docs/benchmarks/gp-variants.md), so the
                 # constant-mean GP, which trusts only the data, chooses instead
                 gp = self._fit(study, space, X, y, with_law=False)
                 x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)

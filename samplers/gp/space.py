@@ -38,7 +38,7 @@ from optuna_mix.samplers._simplex import (
 
 COORDINATES = ("weights", "first")
 # weights below this are snapped to exactly zero: a domain at 1e-4 of the budget is no domain
-# (docs/gp.md, "Acquisition")
+# (docs/gp.md, "How it works, and why")
 ZERO_WEIGHT = 1e-4
 
 
