@@ -21,6 +21,7 @@ from typing import Any
 from optuna.samplers import BaseSampler
 
 from optuna_mix.samplers.fixed import DOLMA_WEIGHTS, LLAMA_WEIGHTS
+from optuna_mix.samplers.registry import Registry
 
 # constructor keywords a config may not set: the study's seed, the catalogue's law and preset
 # weights, and a Python object
@@ -106,9 +107,9 @@ class Approach:
         return cls(**kwargs)
 
 
-APPROACHES: dict[str, Approach] = {
-    a.name: a
-    for a in [
+APPROACHES: Registry[Approach] = Registry(
+    "sampler",
+    [
         Approach("gp", "optuna_mix.samplers:SimplexGPSampler",
                  "Bayesian optimisation: GPs of the per-domain losses (or of the values), qLogNEI "
                  "on the simplex"),
@@ -140,24 +141,10 @@ APPROACHES: dict[str, Approach] = {
         Approach("random", "optuna.samplers:RandomSampler",
                  "Optuna's random sampler, normalised onto the simplex (flat Dirichlet)",
                  compare_default=False, resumes_by_trial_number=False),
-    ]
-}
-
-
-def register_approach(approach: Approach) -> Approach:
-    """Add an approach from your own code (docs/extending.md); its name must be new."""
-    if approach.name in APPROACHES:
-        raise ValueError(f"approach {approach.name!r} exists already")
-    APPROACHES[approach.name] = approach
-    return approach
-
-
-def get_approach(name: str) -> Approach:
-    """The approach ``name``; ValueError listing the known ones otherwise."""
-    try:
-        return APPROACHES[name]
-    except KeyError:
-        raise ValueError(f"unknown sampler {name!r} (choose from {', '.join(APPROACHES)})") from None
+    ],
+)
+register_approach = APPROACHES.add
+get_approach = APPROACHES.lookup
 
 
 def create_sampler(name: str, options: Mapping[str, Any], *, seed: int | None) -> BaseSampler:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optuna_mix.criteria import CRITERIA
+from optuna_mix.samplers.registry import Registry
 
 if TYPE_CHECKING:
     from optuna_mix.trainers import DomainSpec
@@ -359,23 +360,18 @@ class ObjectiveKind:
         return values
 
 
-OBJECTIVES: dict[str, ObjectiveKind] = {
-    kind.name: kind
-    for kind in [
+OBJECTIVES: Registry[ObjectiveKind] = Registry(
+    "objective kind",
+    [
         ObjectiveKind("gpt", "train the GPT proxy on each trial's mixture", GPT_KEYS,
                       "optuna_mix.gpt_objective:gpt_evaluator", check_domain_table,
                       _model_problem),
         ObjectiveKind("surface", "an analytic benchmark with a known optimum, no training",
                       SURFACE_KEYS, "optuna_mix.objective:SurfaceEvaluator"),
-    ]
-}
+    ],
+)
 KIND_KEY = Key("kind", (str,), "surface", "what a trial evaluates (see the kinds below)",
                choices=lambda: tuple(OBJECTIVES))
 
 
-def register_objective(kind: ObjectiveKind) -> ObjectiveKind:
-    """Add an objective kind (docs/extending.md); its name must be new."""
-    if kind.name in OBJECTIVES:
-        raise ValueError(f"objective kind {kind.name!r} exists already")
-    OBJECTIVES[kind.name] = kind
-    return kind
+register_objective = OBJECTIVES.add

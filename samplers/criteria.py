@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from optuna_mix.samplers.registry import Registry
+
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,9 @@ class Criterion:
         return self.numpy(losses)
 
 
-CRITERIA: dict[str, Criterion] = {
-    c.name: c
-    for c in [
+CRITERIA: Registry[Criterion] = Registry(
+    "criterion",
+    [
         Criterion("mean", "the unweighted mean (the seed's mean log-perplexity)",
                   lambda losses: np.mean(losses, axis=-1), lambda Y: Y.mean(dim=-1)),
         Criterion("max", "the worst domain: no domain is traded off for the others",
@@ -43,24 +45,10 @@ CRITERIA: dict[str, Criterion] = {
         Criterion("median", "the median domain",
                   lambda losses: np.median(losses, axis=-1),
                   lambda Y: Y.quantile(0.5, dim=-1)),  # interpolated, as numpy's median
-    ]
-}
-
-
-def register_criterion(criterion: Criterion) -> Criterion:
-    """Add a criterion from your own code (docs/extending.md); its name must be new."""
-    if criterion.name in CRITERIA:
-        raise ValueError(f"criterion {criterion.name!r} exists already")
-    CRITERIA[criterion.name] = criterion
-    return criterion
-
-
-def criterion_fn(name: str) -> Criterion:
-    """The vectorised criterion ``name`` (over the last axis)."""
-    try:
-        return CRITERIA[name]
-    except KeyError:
-        raise ValueError(f"unknown criterion {name!r} (choose from {', '.join(CRITERIA)})") from None
+    ],
+)
+register_criterion = CRITERIA.add
+criterion_fn = CRITERIA.lookup  # the criterion ``name``, vectorised over the last axis
 
 
 def apply_criterion(name: str, losses: Mapping[str, float] | np.ndarray) -> float:
