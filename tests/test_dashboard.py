@@ -11,7 +11,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import optuna
 import pytest
 
 from helpers import STUDIES, running_in_ci

@@ -24,6 +24,13 @@ plus the variance of the study means over seeds (an objective that is determinis
 seed, like the GPT proxy, which seeds initialisation and batch order from the study's seed),
 averaged over the fixed-mixture approaches run. Without a fixed-mixture approach the noise is not measured and the
 "beyond noise" and "trials to best" columns say so.
+
+| module       | its job                                                                   |
+|--------------|---------------------------------------------------------------------------|
+| ``plan``     | which approaches run, each study's name, config and budget                |
+| ``run``      | create or resume the studies, run them (in worker processes with jobs > 1) |
+| ``stats``    | read them back: best values, noise sigma, trials to best                  |
+| ``render``   | the table (terminal, Markdown), the best-so-far plot, files, dashboard    |
 """
 
 from __future__ import annotations
