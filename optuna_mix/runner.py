@@ -29,6 +29,7 @@ class MixStudy:
 
     study: optuna.Study
     config: StudyConfig
+    storage: optuna.storages.BaseStorage
 
     @property
     def finished(self) -> int:
@@ -83,7 +84,7 @@ def load_mix_study(
         seed += len(study.get_trials(deepcopy=False))
     study.sampler = approach.create(config.sampler_options, seed=seed)
     study.pruner = create_pruner(config.pruner)
-    return MixStudy(study, config)
+    return MixStudy(study, config, storage)
 
 
 def create_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -127,12 +128,14 @@ def optimize(
     timeout: float | None = None,
     cache_dir: Path | str = ".optuna-mix-cache",
     show_progress: bool = True,
+    dashboard_every: int = 0,
 ) -> int:
     """Run trials; returns how many finished in this call.
 
     With ``n_trials`` this worker runs that many trials. Without it, workers share the config's
     budget: they stop once the study holds ``n_trials`` finished trials, so rerunning after an
-    interruption carries on where the study stopped.
+    interruption carries on where the study stopped. ``dashboard_every > 0`` refreshes the
+    report's figures and note in optuna-dashboard every that many complete trials.
     """
     study = mix.study
     before = mix.finished
@@ -148,6 +151,13 @@ def optimize(
         remaining = n_trials
         bar_total, bar_initial = n_trials, 0
     objective = MixtureObjective(mix.config, cache_dir=cache_dir)
+    if dashboard_every > 0:
+        from optuna_mix.report import DashboardRefresh
+
+        callbacks.append(DashboardRefresh(
+            mix.config.domain_names, mix.storage, sampler=mix.config.sampler,
+            criterion=mix.config.criterion, every=dashboard_every,
+        ))
     bar = None
     if show_progress:
         best = study.best_value if before and _has_complete(study) else None

@@ -1,4 +1,9 @@
-"""optuna-dashboard shows a study's mixtures: through its API and as a browser renders it."""
+"""optuna-dashboard shows what a study found: through its API and as a browser renders it.
+
+The study: 40 gp trials on an analytic surface, reported with ``study report``'s figures
+and note. The browser test serves the real ``optuna-dashboard`` on loopback and has
+headless Chromium render the study page and the note page after their scripts ran.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +20,24 @@ import pytest
 
 from helpers import STUDIES, running_in_ci
 from optuna_mix.config import load_config
-from optuna_mix.report import build_report, publish_to_dashboard
+from optuna_mix.report import build_report, publish
 from optuna_mix.runner import create_mix_study, optimize
 from optuna_mix.storage import open_storage
 
 
-@pytest.fixture
-def reported_study(tmp_path: Path) -> tuple[str, str]:
-    url = f"sqlite:///{tmp_path / 'dash.db'}"
-    mix = create_mix_study(load_config(STUDIES / "surface-powerlaw5.toml"), open_storage(url))
-    optimize(mix, n_trials=12, show_progress=False)
-    publish_to_dashboard(mix.study, build_report(mix.study, mix.config.domain_names, top_n=5))
+OUR_FIGURES = ["history-by-cluster", "top-mixtures-by-cluster", "per-domain-losses",
+               "domain-utility"]
+
+
+@pytest.fixture(scope="module")
+def reported_study(tmp_path_factory) -> tuple[str, str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'dash.db'}"
+    storage = open_storage(url)
+    config = load_config(STUDIES / "surface-powerlaw5.toml").with_sampler("gp")
+    mix = create_mix_study(config, storage)
+    optimize(mix, n_trials=40, show_progress=False)
+    publish(mix.study, build_report(mix.study, mix.config.domain_names, storage=storage,
+                                    sampler="gp"))
     return url, mix.study.study_name
 
 
@@ -35,7 +47,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def dashboard_server(reported_study):
     """The real `optuna-dashboard <url>` command on a free loopback port."""
     url, name = reported_study
@@ -67,9 +79,9 @@ def test_dashboard_api_serves_the_study_its_plot_and_note(dashboard_server):
     studies = _get_json(f"{base}/api/studies")["study_summaries"]
     [summary] = [s for s in studies if s["study_name"] == name]
     detail = _get_json(f"{base}/api/studies/{summary['study_id']}")
-    assert len(detail["trials"]) == 12
-    assert [g["id"] for g in detail["plotly_graph_objects"]] == ["top-mixtures"]
-    assert "clusters" in detail["note"]["body"]
+    assert len(detail["trials"]) == 40
+    assert [g["id"] for g in detail["plotly_graph_objects"]] == OUR_FIGURES
+    assert "clusters among the best mixtures" in detail["note"]["body"]
     attrs = {a["key"] for a in detail["trials"][0]["user_attrs"]}
     assert {"mix", "losses"} <= attrs
 
@@ -78,30 +90,45 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_a_browser_renders_the_study_page_with_the_mixture_plot(dashboard_server, tmp_path):
+def _browser() -> str:
     browser = _chromium()
     if browser is None:
         if running_in_ci():
             pytest.fail("CI installs Debian's chromium; it is missing")
         pytest.skip("headless Chromium is not installed (apt-get install chromium)")
-    base, name = dashboard_server
-    studies = _get_json(f"{base}/api/studies")["study_summaries"]
-    study_id = [s for s in studies if s["study_name"] == name][0]["study_id"]
+    return browser
+
+
+def _render(browser: str, page: str, profile: Path, shot: Path) -> str:
+    """The DOM after the page's scripts ran, and a screenshot of it."""
     flags = [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+        f"--user-data-dir={profile}", "--virtual-time-budget=20000",
     ]
-    dom = subprocess.run(
-        [browser, *flags, "--dump-dom", f"{base}/dashboard/studies/{study_id}"],
-        capture_output=True, text=True, timeout=120,
-    ).stdout
+    dom = subprocess.run([browser, *flags, "--dump-dom", page],
+                         capture_output=True, text=True, timeout=180).stdout
+    subprocess.run([browser, *flags, "--window-size=1400,2400", f"--screenshot={shot}", page],
+                   capture_output=True, timeout=180)
+    return dom
+
+
+def test_a_browser_shows_our_figures_on_the_study_page_and_the_clusters_on_the_note_page(
+    dashboard_server, tmp_path
+):
+    browser = _browser()
+    base, name = dashboard_server
+    studies = _get_json(f"{base}/api/studies")["study_summaries"]
+    study_id = [s for s in studies if s["study_name"] == name][0]["study_id"]
+    page = f"{base}/dashboard/studies/{study_id}"
+    dom = _render(browser, page, tmp_path / "profile", tmp_path / "study.png")
     assert name in dom  # the React app rendered the study, not just the HTML shell
-    assert "plotly" in dom  # the saved top-mixtures figure was drawn
-    shot = tmp_path / "study.png"
-    subprocess.run(
-        [browser, *flags, "--window-size=1400,1000", f"--screenshot={shot}",
-         f"{base}/dashboard/studies/{study_id}"],
-        capture_output=True, timeout=120,
-    )
-    assert shot.exists() and shot.stat().st_size > 10_000
+    drawn = [t for t in ("Optimisation history by weight cluster",
+                         "Top mixtures by weight cluster", "Per-domain loss of the best mixture",
+                         "Domain utility") if t in dom]
+    assert len(drawn) >= 3, drawn  # plotly drew our figures, titles and all
+    assert dom.count("js-plotly-plot") >= 3
+    note = _render(browser, f"{page}/note", tmp_path / "profile", tmp_path / "note.png")
+    assert "clusters among the best mixtures" in note and "spread (TV)" in note
+    for shot in ("study.png", "note.png"):
+        assert (tmp_path / shot).stat().st_size > 10_000, shot

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 import optuna
 
-from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.catalogue import APPROACHES
 from optuna_mix.cli.common import (
     UserError,
@@ -82,6 +81,9 @@ def create(
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds.")
 @cache_dir_option
 @progress_option
+@click.option("--dashboard-every", type=click.IntRange(min=0), default=5, show_default=True,
+              metavar="N", help="Refresh the figures and note in optuna-dashboard every N "
+              "complete trials (0: never).")
 @user_errors
 def optimize(
     study_name: str,
@@ -90,6 +92,7 @@ def optimize(
     timeout: float | None,
     cache_dir: str,
     progress: bool,
+    dashboard_every: int,
 ) -> None:
     """Run trials of a study (any number of workers may run this at once)."""
     from optuna_mix.runner import load_mix_study, optimize as run_optimize
@@ -98,106 +101,85 @@ def optimize(
     with exit_on_interrupt("the running trial is marked FAIL, finished trials are kept"):
         ran = run_optimize(
             mix, n_trials=n_trials, timeout=timeout, cache_dir=Path(cache_dir),
-            show_progress=progress,
+            show_progress=progress, dashboard_every=dashboard_every,
         )
     click.echo(f"{ran} trials finished in this run; the study now has {mix.finished}.")
-    _print_best(mix.study, mix.config.domain_names)
+    _print_best(mix)
 
 
-def _print_best(study: optuna.Study, domains: list[str]) -> None:
+def _print_best(mix) -> None:
     from optuna_mix.report import build_report
 
-    report = build_report(study, domains, top_n=1)
-    if not report.top:
+    report = build_report(mix.study, mix.config.domain_names, top=1, with_model=False)
+    best = report.best
+    if best is None:
         click.echo("no complete trial yet")
         return
-    best = report.top[0]
     click.echo(f"best trial #{best.number}: value {best.value:.4f}")
-    losses = best.user_attrs.get(LOSSES_ATTR, {})
-    for d in domains:
+    for d in report.domains:
         click.echo(
-            f"  {d:<12} weight {best.user_attrs[MIXTURE_ATTR][d]:.4f}   loss {losses.get(d, float('nan')):.4f}"
+            f"  {d:<12} weight {best.weights[d]:.4f}   loss {best.losses.get(d, float('nan')):.4f}"
         )
 
 
-def _print_recommendation(console, study: optuna.Study, domains: list[str]) -> None:
-    """The GP's pick (best posterior mean), where the study's sampler has a model.
-
-    With noisy trials the best observed value is the luckiest draw, biased low; the model's
-    posterior mean at the evaluated mixtures is not.
-    """
-    from optuna_mix.samplers import SimplexGPSampler
-
-    sampler = study.sampler
-    if not isinstance(sampler, SimplexGPSampler) or len(study.directions) > 1:
-        return
+def _top(value: str) -> float | int:
+    """--top: a fraction in (0, 1) of the complete trials, or a count."""
     try:
-        rec = sampler.recommend(study)
-        weights = rec.weights
-    except (ValueError, KeyError):  # no completed trial with the mixture, several mixtures
-        return
-    mixture = ", ".join(f"{d} {weights.get(d, float('nan')):.3f}" for d in domains)
-    console.print(
-        f"the GP's recommendation (posterior mean, not biased by the luck of one noisy "
-        f"trial): trial #{rec.trial_number}, predicted {rec.value:.4f} +- {rec.std:.4f}: "
-        f"{mixture}"
-    )
+        number = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number") from None
+    if number <= 0 or (number >= 1 and not number.is_integer()):
+        raise click.BadParameter(f"{value!r} is neither a fraction in (0, 1) nor a count >= 1")
+    return number if number < 1 else int(number)
 
 
 @study.command()
 @study_name_option
 @storage_option
-@click.option("--top", "top_n", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--top", default="0.25", show_default=True, metavar="FRACTION|N",
+              help="The good trials the clusters and tables use: a fraction of the complete "
+              "trials, or a count.")
+@click.option("--clusters", "max_clusters", type=click.IntRange(min=1), default=5,
+              show_default=True, help="At most this many weight clusters.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write report.md, report.json and every figure as HTML and PNG here.")
+@click.option("--against", multiple=True, metavar="STUDY",
+              help="Another study of the storage whose best trial is a reference (repeatable).")
 @click.option(
     "--dashboard/--no-dashboard",
     default=True,
     show_default=True,
-    help="Also save the plot and the table into the storage for optuna-dashboard.",
+    help="Also save the figures and the report (as the study's note) for optuna-dashboard.",
 )
 @user_errors
-def report(study_name: str, storage: str | None, top_n: int, dashboard: bool) -> None:
-    """Best trial, top mixtures, per-domain losses and clusters of good mixtures."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from optuna_mix.report import build_report, publish_to_dashboard, trial_weights
+def report(study_name: str, storage: str | None, top: str, max_clusters: int, fmt: str,
+           out_dir: str | None, against: tuple[str, ...], dashboard: bool) -> None:
+    """Best trial, top mixtures, weight clusters, per-domain comparison, domain utility."""
+    from optuna_mix import report as reporting
     from optuna_mix.runner import load_mix_study
 
-    mix = load_mix_study(study_name, open_storage(storage))
-    domains = mix.config.domain_names
-    rep = build_report(mix.study, domains, top_n=top_n)
-    console = Console(soft_wrap=True)
-    console.print(
-        f"study [bold]{study_name}[/]: {rep.n_complete} complete, {rep.n_pruned} pruned, "
-        f"{rep.n_failed} failed, {rep.n_running} running; sampler {mix.config.sampler}, "
-        f"criterion {mix.config.criterion}"
+    opened = open_storage(storage)
+    mix = load_mix_study(study_name, opened)
+    rep = reporting.build_report(
+        mix.study, mix.config.domain_names, storage=opened, sampler=mix.config.sampler,
+        criterion=mix.config.criterion, top=_top(top), max_clusters=max_clusters,
+        against=against,
     )
-    if not rep.top:
-        console.print("no complete trial yet")
-        return
-    table = Table(title="top mixtures (weights)")
-    for column in ["trial", "value", *domains]:
-        table.add_column(column, justify="right")
-    for t in rep.top:
-        table.add_row(str(t.number), f"{t.value:.4f}", *(f"{w:.3f}" for w in trial_weights(t, domains)))
-    console.print(table)
-
-    best = rep.top[0]
-    losses = best.user_attrs.get(LOSSES_ATTR, {})
-    loss_table = Table(title=f"per-domain validation loss of the best trial (#{best.number})")
-    for d in domains:
-        loss_table.add_column(d, justify="right")
-    loss_table.add_row(*(f"{losses.get(d, float('nan')):.4f}" for d in domains))
-    console.print(loss_table)
-
-    _print_recommendation(console, mix.study, domains)
-    console.print(f"{len(rep.clusters)} clusters among the best mixtures:")
-    for i, cluster in enumerate(rep.clusters, 1):
-        centre = sum(trial_weights(t, domains) for t in cluster) / len(cluster)
-        mixture = ", ".join(f"{d} {w:.2f}" for d, w in zip(domains, centre))
-        console.print(f"  {i}. {len(cluster)} trial{'s' if len(cluster) != 1 else ''}, best {min(t.value for t in cluster):.4f}: {mixture}")
+    if fmt == "json":
+        click.echo(reporting.to_json(rep))
+    elif fmt == "markdown":
+        click.echo(reporting.markdown(rep))
+    else:
+        reporting.print_text(rep)
+    if out_dir is not None:
+        written, no_png = reporting.export(rep, Path(out_dir))
+        click.echo(f"written: {', '.join(str(p) for p in written)}", err=True)
+        if no_png:
+            click.echo(f"optuna-mix: no PNG figures ({no_png})", err=True)
     if dashboard:
-        publish_to_dashboard(mix.study, rep)
+        reporting.publish(mix.study, rep)
 
 
 @study.command(name="list")

@@ -1,0 +1,67 @@
+"""The report inside optuna-dashboard: its figures (stable ids, so a refresh replaces them)
+and its Markdown as the study's note; refreshed by ``report`` and, every few trials, by a
+callback of ``study optimize``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_mix.report.data import StudyReport, build_report
+from optuna_mix.report.figures import figures
+from optuna_mix.report.render import markdown
+
+REFRESH_EVERY = 5  # trials between refreshes during optimize (the cost: docs/benchmarks/report.md)
+
+
+def publish(study: optuna.Study, report: StudyReport) -> list[str]:
+    """Save every figure of ``report`` and its note into ``study``; the figure ids saved."""
+    from optuna_dashboard import save_note, save_plotly_graph_object
+
+    saved = []
+    for graph_id, figure in figures(report).items():
+        save_plotly_graph_object(study, figure, graph_object_id=graph_id)
+        saved.append(graph_id)
+    save_note(study, markdown(report))
+    return saved
+
+
+class DashboardRefresh:
+    """An Optuna callback: rebuild the report and publish it every ``every`` finished trials.
+
+    ``seconds`` adds up the time it took, so that its cost per trial can be shown.
+    A failure to publish (a busy database) is logged and skipped: it never fails the study.
+    """
+
+    def __init__(
+        self,
+        domains: Sequence[str],
+        storage: optuna.storages.BaseStorage,
+        *,
+        sampler: str = "",
+        criterion: str = "mean",
+        every: int = REFRESH_EVERY,
+    ) -> None:
+        self.domains, self.storage = list(domains), storage
+        self.sampler, self.criterion, self.every = sampler, criterion, every
+        self.seconds = 0.0
+        self.refreshes = 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state != TrialState.COMPLETE:
+            return
+        n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if n % self.every:
+            return
+        started = time.perf_counter()
+        try:
+            report = build_report(study, self.domains, storage=self.storage,
+                                  sampler=self.sampler, criterion=self.criterion)
+            publish(study, report)
+        except Exception as e:  # the study goes on; the next refresh tries again
+            optuna.logging.get_logger(__name__).warning(f"dashboard refresh skipped: {e}")
+        self.seconds += time.perf_counter() - started
+        self.refreshes += 1

@@ -1,0 +1,226 @@
+"""What a study found, as plain numbers: the good trials, their clusters, the references, the
+GP's recommendation and the domain utility. Rendered by :mod:`.render`, drawn by
+:mod:`.figures`, published by :mod:`.dashboard`; ``to_dict`` is the JSON form.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
+from optuna_mix.clusters import ClusterResult, cluster_mixtures
+from optuna_mix.report.references import Reference, find_references
+
+TOP_ROWS = 10  # rows of the top-mixtures table
+UTILITY_STEP = 0.1  # the weight change of the domain-utility predictions
+MIN_GOOD = 8  # a fraction of a small study still gives the clusters a few points to work on
+
+
+def n_good(n: int, top: float | int) -> int:
+    """How many of ``n`` ranked trials are good: ``top`` as a fraction (< 1) or a count."""
+    if top <= 0:
+        raise ValueError(f"--top must be a fraction in (0, 1) or a count >= 1, got {top}")
+    if top < 1:
+        return min(n, max(math.ceil(top * n), MIN_GOOD))
+    return min(n, int(top))
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    value: float
+    weights: dict[str, float]
+    losses: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ModelPick:
+    """The GP's recommendation: the evaluated mixture with the best posterior mean."""
+
+    trial_number: int | None
+    value: float
+    std: float
+    weights: dict[str, float]
+
+
+@dataclass
+class StudyReport:
+    study_name: str
+    sampler: str
+    criterion: str
+    domains: list[str]
+    minimise: bool
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    n_running: int
+    history: list[TrialRow]  # every complete trial with a mixture, by number
+    good: list[TrialRow]  # the good trials (--top), best first
+    clusters: ClusterResult | None
+    references: list[Reference] = field(default_factory=list)
+    pick: ModelPick | None = None
+    utility: list[Any] = field(default_factory=list)  # optuna_mix.utility.DomainUtility
+    utility_step: float = UTILITY_STEP
+    notes: list[str] = field(default_factory=list)  # what could not be computed, and why
+
+    @property
+    def best(self) -> TrialRow | None:
+        return self.good[0] if self.good else None
+
+    @property
+    def top(self) -> list[TrialRow]:
+        return self.good[:TOP_ROWS]
+
+    def cluster_label(self, number: int) -> str:
+        """'cluster i' for a trial of the i-th headline cluster, 'other' for a good trial
+        outside them, 'not in the top' for the rest."""
+        if self.clusters is not None:
+            index = {row.number: i for i, row in enumerate(self.good)}
+            if number in index:
+                for c, cluster in enumerate(self.clusters.clusters, 1):
+                    if index[number] in cluster.members:
+                        return f"cluster {c}"
+                return "other"
+        return "not in the top"
+
+    def improvement_over(self, reference: Reference) -> dict[str, float]:
+        """Per domain, the reference's loss minus the best trial's (> 0: the best is better)."""
+        from optuna_mix.utility import improved_over
+
+        assert self.best is not None
+        return improved_over(self.best.losses, reference.losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data (the same numbers as the text and Markdown forms)."""
+        out: dict[str, Any] = {
+            k: getattr(self, k)
+            for k in ("study_name", "sampler", "criterion", "domains", "n_complete",
+                      "n_pruned", "n_failed", "n_running", "utility_step", "notes")
+        }
+        out["best"] = asdict(self.best) if self.best else None
+        out["top"] = [asdict(r) for r in self.top]
+        out["clusters"] = None
+        if self.clusters is not None:
+            out["clusters"] = {
+                "method": self.clusters.method,
+                "headline": [
+                    {"centre": dict(zip(self.domains, map(float, c.centre))),
+                     "spread_aitchison": c.spread, "spread_tv": c.spread_tv, "size": c.size, "best": c.best, "mean": c.mean,
+                     "trials": [self.good[i].number for i in c.members],
+                     "best_trial": self.good[c.best_index].number}
+                    for c in self.clusters.clusters
+                ],
+                "other": [self.good[i].number for i in self.clusters.other],
+            }
+        out["references"] = [
+            {**asdict(r), "improvement": self.improvement_over(r) if self.best else {}}
+            for r in self.references
+        ]
+        out["recommendation"] = asdict(self.pick) if self.pick else None
+        out["utility"] = [asdict(u) for u in self.utility]
+        return _finite(out)
+
+
+def _finite(x: Any) -> Any:
+    """NaN and infinities as None (JSON has neither)."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def trial_row(trial: FrozenTrial, domains: Sequence[str]) -> TrialRow:
+    weights = trial.user_attrs.get(MIXTURE_ATTR, {})
+    losses = trial.user_attrs.get(LOSSES_ATTR, {}) or {}
+    return TrialRow(
+        trial.number,
+        float(trial.value),
+        {d: float(weights.get(d, math.nan)) for d in domains},
+        {k: float(v) for k, v in losses.items()},
+    )
+
+
+def build_report(
+    study: optuna.Study,
+    domains: Sequence[str],
+    *,
+    storage: optuna.storages.BaseStorage | None = None,
+    sampler: str = "",
+    criterion: str = "mean",
+    top: float | int = 0.25,
+    max_clusters: int = 5,
+    against: Sequence[str] = (),
+    with_model: bool = True,
+) -> StudyReport:
+    """The report of ``study`` over its mixture ``mix`` of ``domains``.
+
+    ``storage``: the study's, to find the references in (none without it);
+    ``top``: the good trials, a fraction of the complete ones (< 1) or a count (>= 1);
+    ``against``: names of other studies in the same storage whose best trials are references
+    (besides the ones found by themselves: a uniform trial of this study, the sibling studies
+    of a ``compare`` run); ``with_model``: the GP's recommendation and domain utility where
+    the study's sampler is a SimplexGPSampler.
+    """
+    domains = list(domains)
+    trials = study.get_trials(deepcopy=False)
+    minimise = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+                and MIXTURE_ATTR in t.user_attrs and math.isfinite(t.value)]
+    history = [trial_row(t, domains) for t in sorted(complete, key=lambda t: t.number)]
+    ranked = sorted(history, key=lambda r: r.value if minimise else -r.value)
+    good = ranked[: n_good(len(ranked), top)]
+
+    def count(state: TrialState) -> int:
+        return sum(t.state == state for t in trials)
+
+    report = StudyReport(
+        study_name=study.study_name, sampler=sampler, criterion=criterion, domains=domains,
+        minimise=minimise, n_complete=len(complete), n_pruned=count(TrialState.PRUNED),
+        n_failed=count(TrialState.FAIL), n_running=count(TrialState.RUNNING),
+        history=history, good=good, clusters=None,
+    )
+    if good:
+        W = np.array([[r.weights[d] for d in domains] for r in good])
+        report.clusters = cluster_mixtures(
+            W, np.array([r.value for r in good]), max_clusters=max_clusters, minimise=minimise
+        )
+        if storage is not None:
+            report.references = find_references(study, storage, domains, against)
+    if with_model and good:
+        _add_model(report, study)
+    return report
+
+
+def _add_model(report: StudyReport, study: optuna.Study) -> None:
+    """The GP's recommendation and the domain utility at it, where the sampler has a model."""
+    from optuna_mix.samplers import SimplexGPSampler
+    from optuna_mix.utility import domain_utility
+
+    sampler = study.sampler
+    if not isinstance(sampler, SimplexGPSampler) or len(study.directions) > 1:
+        return
+    try:
+        rec = sampler.recommend(study)
+        weights = rec.weights
+    except (ValueError, KeyError) as e:  # no trial with the mixture, several mixtures
+        report.notes.append(f"no recommendation: {e}")
+        return
+    report.pick = ModelPick(rec.trial_number, rec.value, rec.std,
+                            {d: float(weights.get(d, 0.0)) for d in report.domains})
+    try:
+        report.utility = domain_utility(sampler, study, report.pick.weights,
+                                        step=report.utility_step)
+    except ValueError as e:
+        report.notes.append(f"no domain utility: {e}")

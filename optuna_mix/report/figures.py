@@ -1,0 +1,143 @@
+"""The report's figures (plotly), each titled with what it shows.
+
+| id (optuna-dashboard)     | figure                                                          |
+|---------------------------|-----------------------------------------------------------------|
+| ``history-by-cluster``    | every trial's value by trial number, coloured by weight cluster |
+| ``top-mixtures-by-cluster`` | the good mixtures' weights (parallel coordinates) by cluster  |
+| ``per-domain-losses``     | the best mixture's per-domain loss against the references       |
+| ``domain-utility``        | the GP's predicted change of the criterion per domain step      |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from optuna_mix.report.data import StudyReport
+
+OTHER_COLOUR = "#7f7f7f"  # good trials outside the headline clusters
+REST_COLOUR = "#d0d0d0"  # trials outside the top
+CRITERION_WORDS = {"mean": "mean loss", "max": "worst-domain loss", "median": "median loss"}
+
+
+def _loss_words(report: StudyReport) -> str:
+    return CRITERION_WORDS.get(report.criterion, f"{report.criterion} loss")
+
+
+def _colour(label: str) -> str:
+    if label.startswith("cluster "):
+        return qualitative.Plotly[(int(label.split()[1]) - 1) % len(qualitative.Plotly)]
+    return OTHER_COLOUR if label == "other" else REST_COLOUR
+
+
+def _labels(report: StudyReport) -> list[str]:
+    n = len(report.clusters.clusters) if report.clusters else 0
+    return [f"cluster {i}" for i in range(1, n + 1)] + ["other", "not in the top"]
+
+
+def history_by_cluster(report: StudyReport) -> go.Figure:
+    """The seed's figure: the optimisation history, each trial coloured by its cluster."""
+    figure = go.Figure()
+    label_of = {r.number: report.cluster_label(r.number) for r in report.history}
+    for label in _labels(report):
+        rows = [r for r in report.history if label_of[r.number] == label]
+        if rows:
+            figure.add_trace(go.Scatter(
+                x=[r.number for r in rows], y=[r.value for r in rows], mode="markers",
+                name=label, marker={"color": _colour(label), "size": 9},
+                text=[", ".join(f"{d} {r.weights[d]:.2f}" for d in report.domains) for r in rows],
+                hovertemplate="trial %{x}: %{y:.4f}<br>%{text}<extra>" + label + "</extra>",
+            ))
+    best, running = [], float("inf") if report.minimise else -float("inf")
+    for r in report.history:
+        running = min(running, r.value) if report.minimise else max(running, r.value)
+        best.append(running)
+    figure.add_trace(go.Scatter(x=[r.number for r in report.history], y=best, mode="lines",
+                                name="best so far", line={"color": "black", "width": 1}))
+    figure.update_layout(
+        title=f"Optimisation history by weight cluster ({report.criterion} criterion)",
+        xaxis_title="trial", yaxis_title=_loss_words(report),
+    )
+    return figure
+
+
+def top_mixtures_by_cluster(report: StudyReport) -> go.Figure:
+    """The good mixtures as lines across the domains' weights, coloured by their cluster."""
+    labels = _labels(report)[:-1]  # the good trials only
+    rows = report.good
+    ids = [labels.index(report.cluster_label(r.number)) for r in rows]
+    n = max(len(labels) - 1, 1)
+    scale = [[i / n, _colour(label)] for i, label in enumerate(labels)] if len(labels) > 1 \
+        else [[0, _colour(labels[0])], [1, _colour(labels[0])]]
+    dimensions = [{"label": d, "values": [r.weights[d] for r in rows], "range": [0, 1]}
+                  for d in report.domains]
+    dimensions.append({"label": report.criterion, "values": [r.value for r in rows]})
+    figure = go.Figure(go.Parcoords(
+        line={"color": ids, "colorscale": scale, "cmin": 0, "cmax": n},
+        dimensions=dimensions,
+    ))
+    legend = ", ".join(
+        f"<span style='color:{_colour(label)}'>{label}</span>" for label in labels)
+    figure.update_layout(
+        title=f"Top mixtures by weight cluster ({len(rows)} good trials): {legend}",
+    )
+    return figure
+
+
+def per_domain_losses(report: StudyReport) -> go.Figure:
+    """Per-domain loss of the best trial beside each reference's (grouped bars)."""
+    assert report.best is not None
+    figure = go.Figure()
+    names = list(report.best.losses)
+    figure.add_trace(go.Bar(name=f"best trial #{report.best.number}", x=names,
+                            y=[report.best.losses[d] for d in names]))
+    for ref in report.references:
+        figure.add_trace(go.Bar(name=f"{ref.label} (#{ref.trial_number})", x=names,
+                                y=[ref.losses.get(d) for d in names]))
+    against = ", ".join(r.label for r in report.references) or "no reference found"
+    figure.update_layout(
+        barmode="group", yaxis_title="validation loss",
+        title=f"Per-domain loss of the best mixture against {against}",
+    )
+    return figure
+
+
+def domain_utility(report: StudyReport) -> go.Figure:
+    """The GP's predicted change of the criterion when each domain's weight moves a step."""
+    figure = go.Figure()
+    rows = report.utility
+    for side, colour in (("up", "#2ca02c"), ("down", "#d62728")):
+        kept = [u for u in rows if getattr(u, f"{side}_change") is not None]
+        figure.add_trace(go.Bar(
+            name=f"{'raise' if side == 'up' else 'lower'} by {report.utility_step:g}",
+            x=[u.domain for u in kept], y=[getattr(u, f"{side}_change") for u in kept],
+            error_y={"type": "data", "array": [getattr(u, f"{side}_std") for u in kept]},
+            marker={"color": colour},
+        ))
+    figure.update_layout(
+        barmode="group", yaxis_title=f"predicted change of the {_loss_words(report)}",
+        title=f"Domain utility: predicted change of the {_loss_words(report)} when one "
+        f"domain's weight moves by {report.utility_step:g} from the GP's recommendation "
+        "(below 0 is better; bars: +- 1 std)",
+    )
+    return figure
+
+
+FIGURES: dict[str, Callable[[StudyReport], go.Figure]] = {
+    "history-by-cluster": history_by_cluster,
+    "top-mixtures-by-cluster": top_mixtures_by_cluster,
+    "per-domain-losses": per_domain_losses,
+    "domain-utility": domain_utility,
+}
+
+
+def figures(report: StudyReport) -> dict[str, go.Figure]:
+    """The figures this report has data for, by their dashboard id."""
+    if report.best is None:
+        return {}
+    out = {name: make(report) for name, make in FIGURES.items() if name != "domain-utility"}
+    if report.utility:
+        out["domain-utility"] = domain_utility(report)
+    return out

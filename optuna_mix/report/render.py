@@ -1,0 +1,138 @@
+"""The report as text (the terminal, through rich), Markdown (the dashboard's note, report.md)
+and JSON, from one list of sections so that the three say the same."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from optuna_mix.report.data import StudyReport
+from optuna_mix.report.figures import CRITERION_WORDS
+
+
+@dataclass
+class Section:
+    """A heading, lines of prose, and at most one table (header, rows)."""
+
+    title: str
+    lines: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+
+
+def _mixture(weights: dict[str, float], domains: list[str], digits: int = 3) -> str:
+    return ", ".join(f"{d} {weights.get(d, float('nan')):.{digits}f}" for d in domains)
+
+
+def sections(report: StudyReport) -> list[Section]:
+    """What the report says, in order."""
+    from optuna_mix.utility import utility_sentence
+
+    d = report.domains
+    out = [Section(
+        f"study {report.study_name}",
+        [f"{report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed, "
+         f"{report.n_running} running; sampler {report.sampler}, criterion {report.criterion}"],
+    )]
+    best = report.best
+    if best is None:
+        out[0].lines.append("no complete trial yet")
+        return out
+    out.append(Section(
+        "top mixtures (weights)", header=["trial", "value", *d],
+        rows=[[str(r.number), f"{r.value:.4f}", *(f"{r.weights[x]:.3f}" for x in d)]
+              for r in report.top],
+    ))
+    names = list(best.losses) or d
+    loss_rows = [[f"best trial #{best.number}", *(f"{best.losses.get(n, float('nan')):.4f}"
+                                                   for n in names)]]
+    for ref in report.references:
+        loss_rows.append([f"{ref.label} (#{ref.trial_number}, {ref.source})",
+                          *(f"{ref.losses.get(n, float('nan')):.4f}" for n in names)])
+    comparison = Section(f"per-domain validation loss of the best trial (#{best.number})",
+                         header=["", *names], rows=loss_rows)
+    for ref in report.references:
+        gain = report.improvement_over(ref)
+        better = [n for n, g in gain.items() if g > 0]
+        comparison.lines.append(
+            f"better than {ref.label} on {len(better)} of {len(gain)} domains"
+            + (": " + ", ".join(f"{n} ({-gain[n]:+.4f})" for n in better) if better else "")
+        )
+    if not report.references:
+        comparison.lines.append(
+            "no reference found (a uniform trial in this study, sibling studies of a compare "
+            "run, or --against STUDY)")
+    out.append(comparison)
+
+    if report.pick is not None:
+        p = report.pick
+        out.append(Section("the GP's recommendation", [
+            f"the GP's recommendation (posterior mean, not biased by the luck of one noisy "
+            f"trial): trial #{p.trial_number}, predicted {p.value:.4f} +- {p.std:.4f}: "
+            f"{_mixture(p.weights, d)}"]))
+    if report.utility:
+        words = CRITERION_WORDS.get(report.criterion, f"{report.criterion} loss")
+        out.append(Section(
+            f"domain utility (the GP's predicted change of the {words}, step "
+            f"{report.utility_step:g})",
+            [utility_sentence(u, report.criterion) for u in report.utility],
+        ))
+    if report.clusters is not None:
+        result = report.clusters
+        headline = Section(
+            f"{len(result.clusters)} clusters among the best mixtures ({len(report.good)} "
+            "trials)",
+            [result.method],
+            header=["cluster", "trials", "best", "mean", "spread (TV)", *d],
+        )
+        for i, c in enumerate(result.clusters, 1):
+            headline.rows.append([
+                str(i), str(c.size), f"{c.best:.4f}", f"{c.mean:.4f}", f"{c.spread_tv:.3f}",
+                *(f"{w:.2f}" for w in c.centre)])
+        if result.other:
+            headline.lines.append(
+                f"other: {len(result.other)} trial{'s' if len(result.other) != 1 else ''} in "
+                "no cluster (" + ", ".join(f"#{report.good[i].number}" for i in result.other)
+                + ")")
+        out.append(headline)
+    out += [Section("note", [n]) for n in report.notes]
+    return out
+
+
+def markdown(report: StudyReport) -> str:
+    lines: list[str] = []
+    for i, s in enumerate(sections(report)):
+        lines.append(f"{'#' if i == 0 else '###'} {s.title}")
+        lines.append("")
+        lines += [f"{line}  " for line in s.lines]
+        if s.header:
+            lines += ["", "| " + " | ".join(s.header) + " |",
+                      "|" + "---|" * len(s.header)]
+            lines += ["| " + " | ".join(row) + " |" for row in s.rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_json(report: StudyReport) -> str:
+    return json.dumps(report.to_dict(), indent=1)
+
+
+def print_text(report: StudyReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    for s in sections(report):
+        if s.header:
+            table = Table(title=s.title)
+            for column in s.header:
+                table.add_column(column, justify="right")
+            for row in s.rows:
+                table.add_row(*row)
+            console.print(table)
+        elif s.title != "note" and not s.title.startswith("study ") and \
+                not s.title.startswith("the GP"):
+            console.print(f"{s.title}:")
+        for line in s.lines:
+            console.print(("  " if s.header or s.title.startswith("domain") else "") + line,
+                          highlight=False)

@@ -1,0 +1,160 @@
+"""study report: clusters near the optimum, references, the GP's pick and utility, one set of
+numbers in text, Markdown and JSON, figures titled with what they show, the refresh callback."""
+
+from __future__ import annotations
+
+import json
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from helpers import DOMAINS
+from optuna_mix import cli
+from optuna_mix.config import parse_config
+from optuna_mix.report import DashboardRefresh, build_report, figures, markdown, publish, to_json
+from optuna_mix.report.data import n_good
+from optuna_mix.runner import create_mix_study, optimize
+from optuna_mix.storage import open_storage
+from optuna_mix.surfaces import make_surface
+
+
+def _config(name: str, sampler: str, n_trials: int, **sampler_options) -> dict:
+    return {
+        "study": {"name": name, "n_trials": n_trials, "seed": 0},
+        "sampler": {"name": sampler, **sampler_options},
+        "objective": {"kind": "surface", "family": "powerlaw", "noise": 0.01, "seed": 0},
+        "domains": {d: {} for d in DOMAINS},
+    }
+
+
+@pytest.fixture(scope="module")
+def gp_study(tmp_path_factory):
+    """A 40-trial gp study on a power-law surface with a known optimum, and its storage."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'r.db'}"
+    storage = open_storage(url)
+    mix = create_mix_study(parse_config(_config("pl", "gp", 40)), storage)
+    optimize(mix, show_progress=False)
+    return mix, storage, url
+
+
+@pytest.mark.parametrize("n, top, good", [
+    (40, 0.25, 10), (20, 0.25, 8), (5, 0.25, 5), (40, 1, 1), (40, 12, 12), (3, 12, 3),
+])
+def test_n_good(n, top, good):
+    assert n_good(n, top) == good
+
+
+def test_the_best_cluster_is_near_the_true_optimum_and_there_are_few(gp_study):
+    mix, storage, _ = gp_study
+    report = build_report(mix.study, DOMAINS, storage=storage, sampler="gp")
+    optimum, _ = make_surface("powerlaw", DOMAINS, seed=0).optimum("mean")
+    assert report.clusters is not None and 1 <= len(report.clusters.clusters) <= 5
+    centre = report.clusters.clusters[0].centre
+    assert 0.5 * np.abs(centre - optimum).sum() < 0.1
+    assert all(c.size >= 2 for c in report.clusters.clusters)
+
+
+def test_the_gp_pick_and_domain_utility_are_in_the_report(gp_study):
+    mix, storage, _ = gp_study
+    report = build_report(mix.study, DOMAINS, storage=storage, sampler="gp")
+    assert report.pick is not None and report.pick.std > 0
+    assert [u.domain for u in report.utility] == DOMAINS
+    text = markdown(report)
+    assert "is predicted to" in text and "domain utility" in text
+
+
+def test_text_markdown_and_json_carry_the_same_numbers(gp_study):
+    mix, storage, _ = gp_study
+    report = build_report(mix.study, DOMAINS, storage=storage, sampler="gp")
+    data = json.loads(to_json(report))
+    assert data["best"]["number"] == report.best.number
+    assert len(data["clusters"]["headline"]) == len(report.clusters.clusters)
+    text = markdown(report)
+    assert f"{data['best']['value']:.4f}" in text
+    for cluster in data["clusters"]["headline"]:
+        assert f"{cluster['best']:.4f}" in text and f"{cluster['mean']:.4f}" in text
+    assert f"{data['recommendation']['value']:.4f} +- {data['recommendation']['std']:.4f}" in text
+
+
+def test_figures_say_what_they_show(gp_study):
+    mix, storage, _ = gp_study
+    report = build_report(mix.study, DOMAINS, storage=storage, sampler="gp")
+    titles = {k: f.layout.title.text for k, f in figures(report).items()}
+    assert set(titles) == {"history-by-cluster", "top-mixtures-by-cluster",
+                           "per-domain-losses", "domain-utility"}
+    assert "by weight cluster" in titles["history-by-cluster"]
+    assert "by weight cluster" in titles["top-mixtures-by-cluster"]
+    assert titles["per-domain-losses"].startswith("Per-domain loss")
+    assert titles["domain-utility"].startswith("Domain utility")
+
+
+def test_references_come_from_compare_siblings_the_study_itself_and_against(tmp_path):
+    url = f"sqlite:///{tmp_path / 'refs.db'}"
+    storage = open_storage(url)
+    studies = {}
+    for approach, n in (("sobol", 6), ("uniform", 2), ("gp", 8)):
+        raw = _config(f"cmp/{approach}/seed0", approach, n)
+        studies[approach] = create_mix_study(parse_config(raw), storage)
+        optimize(studies[approach], show_progress=False)
+    gp = build_report(studies["gp"].study, DOMAINS, storage=storage, sampler="gp")
+    assert [r.label for r in gp.references] == ["best sobol trial", "uniform"]
+    uniform = build_report(studies["uniform"].study, DOMAINS, storage=storage)
+    assert uniform.references[0].label == "uniform" and uniform.references[0].source == "this study"
+    against = build_report(studies["sobol"].study, DOMAINS, storage=storage,
+                           against=["cmp/gp/seed0"])
+    assert against.references[-1].label == "study 'cmp/gp/seed0'"
+    gain = gp.improvement_over(gp.references[0])
+    assert set(gain) == set(DOMAINS)
+    with pytest.raises(ValueError, match="no study named 'nope'"):
+        build_report(studies["sobol"].study, DOMAINS, storage=storage, against=["nope"])
+
+
+def test_report_command_options_formats_and_export(gp_study, tmp_path):
+    _, _, url = gp_study
+    runner = CliRunner()
+    base = ["study", "report", "--study-name", "pl", "--storage", url, "--no-dashboard"]
+    text = runner.invoke(cli.cli, base + ["--top", "12", "--clusters", "3"])
+    assert text.exit_code == 0, text.output
+    assert "clusters among the best mixtures (12 trials)" in text.output
+    data = json.loads(runner.invoke(cli.cli, base + ["--format", "json"]).output)
+    assert data["study_name"] == "pl" and data["recommendation"] is not None
+    md = runner.invoke(cli.cli, base + ["--format", "markdown"]).output
+    assert md.startswith("# study pl")
+    bad = runner.invoke(cli.cli, base + ["--top", "1.5"])
+    assert bad.exit_code == 2
+    out = tmp_path / "out"
+    exported = runner.invoke(cli.cli, base + ["--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "report.json", "history-by-cluster.html"} <= names
+    assert "history-by-cluster.png" in names, exported.output  # kaleido drives Chromium
+
+
+def _dashboard_attrs(storage, name: str) -> dict:
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(name))
+    return {k: v for k, v in attrs.items() if k.startswith("dashboard:")}
+
+
+def test_the_refresh_callback_publishes_every_few_trials(tmp_path):
+    from optuna_mix.objective import MixtureObjective
+
+    url = f"sqlite:///{tmp_path / 'cb.db'}"
+    storage = open_storage(url)
+    mix = create_mix_study(parse_config(_config("cb", "sobol", 12)), storage)
+    refresh = DashboardRefresh(DOMAINS, storage, sampler="sobol", every=5)
+    mix.study.optimize(MixtureObjective(mix.config), n_trials=4, callbacks=[refresh])
+    assert refresh.refreshes == 0 and not _dashboard_attrs(storage, "cb")
+    mix.study.optimize(MixtureObjective(mix.config), n_trials=6, callbacks=[refresh])
+    assert refresh.refreshes == 2 and refresh.seconds > 0
+    attrs = _dashboard_attrs(storage, "cb")
+    assert "clusters among the best mixtures" in attrs["dashboard:note_str:0"]
+    assert any(k.startswith("dashboard:plot_data:history-by-cluster:") for k in attrs)
+
+
+def test_publish_saves_every_figure_and_the_note(gp_study):
+    mix, storage, _ = gp_study
+    report = build_report(mix.study, DOMAINS, storage=storage, sampler="gp")
+    assert publish(mix.study, report) == list(figures(report))
+    attrs = _dashboard_attrs(storage, "pl")
+    for graph_id in figures(report):
+        assert any(k.startswith(f"dashboard:plot_data:{graph_id}:") for k in attrs)
