@@ -73,7 +73,8 @@ acquisition and posterior inputs: BoTorch's batches of q-point sets, (B, q, d); 
 ConditionedGP._L, ._alpha: the Cholesky factor of the standardised training covariance plus
     noise, (m, n, n), and ``K^-1 (y - prior mean)``, (m, n).
 posterior_mean_std(model, X): the mean and std of the maximised objective at the rows of
-    X (r, d), each (r,).
+    X (r, d), each (r,); posterior_change_mean_std(model, x, X): those of its change from x
+    (d,) to each row of X, from the joint posterior of each pair, (r, 2, d).
 """
 
 from optuna_mix.samplers.gp.sampler import Recommendation, SimplexGPSampler

@@ -12,7 +12,9 @@ input warp and the output standardisation are the fitted GPyTorch/BoTorch module
 the posterior is the model's (a test checks it against ``SingleTaskGP.posterior``).
 
 :func:`posterior_mean_std` reads the posterior of the maximised objective at given points:
-of the one output, or of a composite model's criterion of its outputs.
+of the one output, or of a composite model's criterion of its outputs;
+:func:`posterior_change_mean_std` that of its change from one point to others, from the
+joint posterior of each pair.
 """
 
 from __future__ import annotations
@@ -180,6 +182,24 @@ def moments_sampler() -> SobolQMCNormalSampler:
     return SobolQMCNormalSampler(torch.Size([MC_SAMPLES_FOR_MOMENTS]), seed=0)
 
 
+def _exact_posterior(
+    model: Model, X: np.ndarray, composite: Composite | None
+) -> GPyTorchPosterior | None:
+    """The Gaussian posterior of the maximised objective at ``X`` (..., q, d) where it is exact
+    (one output, the mean criterion), else None."""
+    transform = composite.posterior_transform() if composite else None
+    if composite is not None and transform is None:
+        return None
+    return model.posterior(torch.as_tensor(X, dtype=DTYPE), posterior_transform=transform)
+
+
+def _objective_samples(model: Model, X: np.ndarray, composite: Composite) -> torch.Tensor:
+    """Quasi-MC samples of a composite model's maximised objective at ``X`` (..., q, d):
+    (samples, ..., q), under the fixed seed of :func:`moments_sampler`."""
+    post = model.posterior(torch.as_tensor(X, dtype=DTYPE))
+    return composite.mc_objective()(moments_sampler()(post))
+
+
 def posterior_mean_std(
     model: Model, X: np.ndarray, composite: Composite | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -189,17 +209,41 @@ def posterior_mean_std(
     Exact for one output and for the mean criterion; by quasi-MC over the outputs' joint
     posterior at each point for the others (max, median).
     """
-    Xt = torch.as_tensor(X, dtype=DTYPE)
-    transform = composite.posterior_transform() if composite else None
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # linear_operator's jitter notices
-        if composite is None or transform is not None:
-            post = model.posterior(Xt, posterior_transform=transform)
+        post = _exact_posterior(model, X, composite)
+        if post is not None:
             return (
                 post.mean.squeeze(-1).numpy(),
                 post.variance.clamp_min(0).sqrt().squeeze(-1).numpy(),
             )
-        post = model.posterior(Xt[:, None, :])  # each point alone: marginals per point
-        sampler = moments_sampler()
-        values = composite.mc_objective()(sampler(post)).squeeze(-1)  # (samples, n)
+        assert composite is not None
+        # each point alone: marginals per point
+        values = _objective_samples(model, X[:, None, :], composite).squeeze(-1)  # (samples, r)
         return values.mean(dim=0).numpy(), values.std(dim=0).numpy()
+
+
+def posterior_change_mean_std(
+    model: Model, x_base: np.ndarray, X: np.ndarray, composite: Composite | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and std (each (r,)) of the latent maximised objective's change from
+    ``x_base`` (d,) to each row of ``X`` (r, d): objective(X[i]) - objective(x_base).
+
+    From the joint posterior of each pair (x_base, X[i]): near points are strongly
+    correlated, so the std of a small step is far below sqrt(2) times the marginal std (their
+    covariance cancels most of it). Exact for one output and for the mean criterion; by
+    quasi-MC over the joint posterior of the pair's outputs for the others (max, median).
+    """
+    pairs = np.stack([np.broadcast_to(x_base, X.shape), X], axis=-2)  # (r, 2, d)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # linear_operator's jitter notices
+        post = _exact_posterior(model, pairs, composite)
+        if post is not None:
+            mean = post.mean.squeeze(-1)  # (r, 2)
+            cov = post.mvn.covariance_matrix  # (r, 2, 2)
+            var = cov[:, 0, 0] + cov[:, 1, 1] - 2.0 * cov[:, 0, 1]
+            return (mean[:, 1] - mean[:, 0]).numpy(), var.clamp_min(0).sqrt().numpy()
+        assert composite is not None
+        values = _objective_samples(model, pairs, composite)  # (samples, r, 2)
+        change = values[..., 1] - values[..., 0]
+        return change.mean(dim=0).numpy(), change.std(dim=0).numpy()

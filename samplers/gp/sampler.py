@@ -12,8 +12,10 @@ constant-mean GP chooses instead (:func:`.law.hands_over`).
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +39,18 @@ from optuna_mix.samplers.gp.acquisition import (
     propose,
 )
 from optuna_mix.samplers.gp.law import hands_over
-from optuna_mix.samplers.gp.model import GPFitter, fit_key, training_data
+from optuna_mix.samplers.gp.model import Composite, GPFitter, fit_key, training_data
 from optuna_mix.samplers.gp.pending import pending_points, store_proposal
-from optuna_mix.samplers.gp.posterior import ConditionedGP, posterior_mean_std
-from optuna_mix.samplers.gp.space import COORDINATES, EncodedSpace, encoded_space
+from optuna_mix.samplers.gp.posterior import (
+    ConditionedGP,
+    posterior_change_mean_std,
+    posterior_mean_std,
+)
+from optuna_mix.samplers.gp.space import COORDINATES, Block, EncodedSpace, encoded_space
 
 PRIOR_MEANS = ("law", "constant")
+# how far from 1 the weights of a mixture given to predict() may sum
+WEIGHTS_SUM_TOL = 1e-6
 # Sobol start-up trials before the GP: lower regret at 8 and 16 trials than 2 or 8
 # (docs/benchmarks/gp-variants.md, "Start-up trials")
 N_STARTUP_TRIALS = 4
@@ -225,8 +233,7 @@ class SimplexGPSampler(MixtureSampler):
         with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
             model = ConditionedGP(self._fit(study, space, X, y))
             if among == "evaluated":
-                mean, _ = posterior_mean_std(model, X, composite)
-                i = int(np.argmax(mean))
+                i = _best_evaluated(model, X, composite)
                 x, number = X[i], trials[i].number
                 params = dict(trials[i].params)
             else:
@@ -249,6 +256,74 @@ class SimplexGPSampler(MixtureSampler):
             n_trials=len(y),
         )
 
+    # -- prediction ----------------------------------------------------------------------------
+    def predict(
+        self, study: Study, weights: Sequence[Mapping[str, float]], *, scale: Any = None
+    ) -> list[tuple[float, float]]:
+        """The posterior mean and std of the noise-free objective at each mixture of ``weights``.
+
+        ``weights``: domain -> weight dicts of the study's mixture (``mix``, or its only
+        mixture); a domain missing from a dict has weight 0, and each dict must sum to 1
+        (within 1e-6). The values are in the study's units and direction, as
+        :meth:`recommend`'s ``value`` and ``std``: for a composite model the criterion
+        (mean: exact; max, median: quasi-MC) of the per-domain losses' posterior. The study's
+        other parameters (and other mixtures), if any, are held at the values of the evaluated
+        trial the model believes best (the one ``recommend(study)`` returns). The model is the
+        one :meth:`recommend` uses, from the same cache: no refit on the same trials.
+
+        ``scale``: for scale-aware studies (not yet); any value but None is refused.
+        """
+        with self._predicting(study, "predict()", scale, weights) as (p, (X,)):
+            if len(X) == 0:
+                return []
+            mean, std = posterior_mean_std(p.model, X, p.composite)
+        return [(float(p.sign * m), float(s)) for m, s in zip(mean, std)]
+
+    def predict_change(
+        self, study: Study, base: Mapping[str, float], others: Sequence[Mapping[str, float]]
+    ) -> list[tuple[float, float]]:
+        """The posterior mean and std of objective(other) - objective(base) for each mixture of
+        ``others`` (domain -> weight dicts, as :meth:`predict` reads them).
+
+        From the joint posterior of (base, other), so that the std of a small step is small
+        (the two points' covariance cancels), not sqrt(2) times :meth:`predict`'s marginal
+        std. The change is in the study's units and direction: positive where the objective's
+        value is higher at ``other``. Exact for one output and for the mean criterion;
+        quasi-MC over the pair's joint posterior for max and median.
+        """
+        with self._predicting(study, "predict_change()", None, [base], others) as (p, (x, X)):
+            if len(X) == 0:
+                return []
+            mean, std = posterior_change_mean_std(p.model, x[0], X, p.composite)
+        return [(float(p.sign * m), float(s)) for m, s in zip(mean, std)]
+
+    @contextlib.contextmanager
+    def _predicting(
+        self, study: Study, what: str, scale: Any, *weight_lists: Sequence[Mapping[str, float]]
+    ) -> Iterator[tuple[_Prediction, list[np.ndarray]]]:
+        """The fitted model of ``study`` (as :meth:`recommend` has it) and the rows of X of
+        each list of mixtures; the caller's posterior reads run inside the same one-thread,
+        seeded torch context."""
+        if scale is not None:
+            raise ValueError(f"{what}: this study has no scale parameter (scale= is for "
+                             f"scale-aware studies); call it without scale")
+        if study._is_multi_objective():
+            raise ValueError(f"{what} needs a single-objective study")
+        search_space = self.infer_relative_search_space(study, None)  # type: ignore[arg-type]
+        space = self._space(study, search_space)
+        block = _study_mixture(space, what)
+        W = [_weight_rows(block, ws, what) for ws in weight_lists]
+        X, y, _, composite = training_data(study, space, self._losses_attr)
+        if len(y) == 0:
+            raise ValueError(f"{what} needs at least one completed trial")
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
+            model = ConditionedGP(self._fit(study, space, X, y))
+            # the other parameters and mixtures: at the trial the model believes best
+            at = X[_best_evaluated(model, X, composite)] if space.dim > block.width else None
+            rows = [_rows(space, block, w, at) for w in W]
+            yield _Prediction(model, composite, sign), rows
+
     # -- internals ----------------------------------------------------------------------------
     def _space(self, study: Study, search_space: dict[str, BaseDistribution]) -> EncodedSpace:
         return encoded_space(search_space, self.mixtures(study), self._coordinates)
@@ -264,6 +339,69 @@ class SimplexGPSampler(MixtureSampler):
         """
         key = fit_key(study._study_id, space, y, law_prior=with_law and self._prior_mean == "law")
         return self._fitter.fit(key, space, X, y, seed=self._base_seed, warp=self._warp)
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    """A fitted model to read predictions from, and the sign of the study's direction."""
+
+    model: ConditionedGP
+    composite: Composite | None
+    sign: float  # +1 where the study maximises: the study's value is sign * the model's
+
+
+def _best_evaluated(model: ConditionedGP, X: np.ndarray, composite: Composite | None) -> int:
+    """The row of ``X`` (the evaluated trials) with the best posterior mean."""
+    mean, _ = posterior_mean_std(model, X, composite)
+    return int(np.argmax(mean))
+
+
+def _study_mixture(space: EncodedSpace, what: str) -> Block:
+    """The block of the study's mixture: ``mix``, or its only mixture."""
+    blocks = {b.mixture.name: b for b in space.mixture_blocks if b.mixture is not None}
+    if MIXTURE_ATTR in blocks:
+        return blocks[MIXTURE_ATTR]
+    if len(blocks) == 1:
+        return next(iter(blocks.values()))
+    if not blocks:
+        raise ValueError(f"{what}: this study declares no mixture")
+    raise ValueError(f"{what}: several mixtures ({', '.join(blocks)}) and none named "
+                     f"{MIXTURE_ATTR!r}: which one is meant is unclear")
+
+
+def _weight_rows(block: Block, weights: Sequence[Mapping[str, float]], what: str) -> np.ndarray:
+    """The mixtures' weights in the block's domain order, (r, k); ValueError for a dict that
+    names an unknown domain, has a negative or non-finite weight or does not sum to 1."""
+    if isinstance(weights, Mapping) or not isinstance(weights, Sequence):
+        raise ValueError(f"{what}: give a list of domain -> weight dicts, "
+                         f"not {type(weights).__name__}")
+    assert block.mixture is not None
+    domains = block.mixture.domains
+    rows = []
+    for i, w in enumerate(weights):
+        if not isinstance(w, Mapping):
+            raise ValueError(f"{what}: mixture {i} is a {type(w).__name__}, "
+                             f"not a domain -> weight dict")
+        unknown = [d for d in w if d not in domains]
+        if unknown:
+            raise ValueError(f"{what}: mixture {i} names unknown domain(s) "
+                             f"{', '.join(map(str, unknown))} (the mixture "
+                             f"{block.mixture.name!r} has {', '.join(domains)})")
+        row = np.array([float(w.get(d, 0.0)) for d in domains])
+        if not np.all(np.isfinite(row)) or np.any(row < 0):
+            raise ValueError(f"{what}: mixture {i} has a negative or non-finite weight")
+        total = float(row.sum())
+        if not math.isclose(total, 1.0, rel_tol=0.0, abs_tol=WEIGHTS_SUM_TOL):
+            raise ValueError(f"{what}: the weights of mixture {i} sum to {total:.9g}, not 1")
+        rows.append(row / total)
+    return np.array(rows).reshape(len(rows), len(domains))
+
+
+def _rows(space: EncodedSpace, block: Block, W: np.ndarray, at: np.ndarray | None) -> np.ndarray:
+    """Rows of X with the mixture block at the weights W (r, k), the other columns at ``at``."""
+    X = np.zeros((len(W), space.dim)) if at is None else np.tile(at, (len(W), 1))
+    X[:, block.start : block.start + block.width] = W[:, : block.width]
+    return X
 
 
 _THREADS_LOCK = threading.Lock()
