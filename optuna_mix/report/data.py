@@ -21,6 +21,7 @@ from optuna_mix.report.references import Reference, find_references
 TOP_ROWS = 10  # rows of the top-mixtures table
 UTILITY_STEP = 0.1  # the weight change of the domain-utility predictions
 MIN_GOOD = 8  # a fraction of a small study still gives the clusters a few points to work on
+MIN_MODEL_TRIALS = 5  # fewer complete trials say too little for a GP's recommendation
 
 
 def n_good(n: int, top: float | int) -> int:
@@ -204,15 +205,21 @@ def build_report(
 
 
 def _add_model(report: StudyReport, study: optuna.Study) -> None:
-    """The GP's recommendation and the domain utility at it, where the sampler has a model."""
+    """The GP's recommendation and the domain utility at it, for a single-objective study.
+
+    The model is a constant-mean SimplexGPSampler fitted for the report, whatever sampler
+    the study ran: its uncertainty is calibrated on held-out mixtures, where the law-prior
+    model that gp studies search with can be far too sure of itself (docs/gp.md), and a +-
+    that a reader takes at its word must not be.
+    """
     from optuna_mix.samplers import SimplexGPSampler
     from optuna_mix.utility import domain_utility
 
-    sampler = study.sampler
-    if not isinstance(sampler, SimplexGPSampler) or len(study.directions) > 1:
+    if len(study.directions) > 1 or len(report.history) < MIN_MODEL_TRIALS:
         return
+    model = SimplexGPSampler(seed=0, prior_mean="constant")
     try:
-        rec = sampler.recommend(study)
+        rec = model.recommend(study)
         weights = rec.weights
     except (ValueError, KeyError) as e:  # no trial with the mixture, several mixtures
         report.notes.append(f"no recommendation: {e}")
@@ -220,7 +227,7 @@ def _add_model(report: StudyReport, study: optuna.Study) -> None:
     report.pick = ModelPick(rec.trial_number, rec.value, rec.std,
                             {d: float(weights.get(d, 0.0)) for d in report.domains})
     try:
-        report.utility = domain_utility(sampler, study, report.pick.weights,
+        report.utility = domain_utility(model, study, report.pick.weights,
                                         step=report.utility_step)
     except ValueError as e:
         report.notes.append(f"no domain utility: {e}")

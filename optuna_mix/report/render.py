@@ -69,7 +69,9 @@ def sections(report: StudyReport) -> list[Section]:
         out.append(Section("the GP's recommendation", [
             f"the GP's recommendation (posterior mean, not biased by the luck of one noisy "
             f"trial): trial #{p.trial_number}, predicted {p.value:.4f} +- {p.std:.4f}: "
-            f"{_mixture(p.weights, d)}"]))
+            f"{_mixture(p.weights, d)}",
+            "(a constant-mean GP of the per-domain losses fitted for this report, whose "
+            "+- is calibrated on held-out mixtures)"]))
     if report.utility:
         words = CRITERION_WORDS.get(report.criterion, f"{report.criterion} loss")
         out.append(Section(
