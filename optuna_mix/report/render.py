@@ -82,8 +82,8 @@ def sections(report: StudyReport) -> list[Section]:
     if report.clusters is not None:
         result = report.clusters
         headline = Section(
-            f"{len(result.clusters)} clusters among the best mixtures ({len(report.good)} "
-            "trials)",
+            f"{len(result.clusters)} cluster{'s' if len(result.clusters) != 1 else ''} among "
+            f"the best mixtures ({len(report.good)} trials)",
             [result.method],
             header=["cluster", "trials", "best", "mean", "spread (TV)", *d],
         )
