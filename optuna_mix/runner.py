@@ -151,13 +151,15 @@ def optimize(
         remaining = n_trials
         bar_total, bar_initial = n_trials, 0
     objective = MixtureObjective(mix.config, cache_dir=cache_dir)
+    refresh = None
     if dashboard_every > 0:
         from optuna_mix.report import DashboardRefresh
 
-        callbacks.append(DashboardRefresh(
+        refresh = DashboardRefresh(
             mix.config.domain_names, mix.storage, sampler=mix.config.sampler,
             criterion=mix.config.criterion, every=dashboard_every,
-        ))
+        )
+        callbacks.append(refresh)
     bar = None
     if show_progress:
         best = study.best_value if before and _has_complete(study) else None
@@ -174,6 +176,8 @@ def optimize(
     finally:
         if bar is not None:
             bar.close()
+    if refresh is not None and mix.finished > before:
+        refresh.refresh(study)  # the dashboard shows where this worker left the study
     return mix.finished - before
 
 

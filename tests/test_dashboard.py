@@ -124,8 +124,8 @@ def test_a_browser_shows_our_figures_on_the_study_page_and_the_clusters_on_the_n
     dom = _render(browser, page, tmp_path / "profile", tmp_path / "study.png")
     assert name in dom  # the React app rendered the study, not just the HTML shell
     drawn = [t for t in ("Optimisation history by weight cluster",
-                         "Top mixtures by weight cluster", "Per-domain loss of the best mixture",
-                         "Domain utility") if t in dom]
+                         "Top mixtures by weight cluster", "per-domain loss against",
+                         "domain utility: predicted change") if t in dom]
     assert len(drawn) >= 3, drawn  # plotly drew our figures, titles and all
     assert dom.count("js-plotly-plot") >= 3
     note = _render(browser, f"{page}/note", tmp_path / "profile", tmp_path / "note.png")

@@ -15,6 +15,9 @@ from optuna_mix.report.figures import figures
 from optuna_mix.report.render import markdown
 
 REFRESH_EVERY = 5  # trials between refreshes during optimize (the cost: docs/benchmarks/report.md)
+# at most this share of a worker's time goes to refreshes: with millisecond trials (analytic
+# surfaces) a refresh (about 0.4 s) waits until the trials since the last one took 20x as long
+MAX_TIME_SHARE = 0.05
 
 
 def publish(study: optuna.Study, report: StudyReport) -> list[str]:
@@ -30,9 +33,12 @@ def publish(study: optuna.Study, report: StudyReport) -> list[str]:
 
 
 class DashboardRefresh:
-    """An Optuna callback: rebuild the report and publish it every ``every`` finished trials.
+    """An Optuna callback: rebuild the report and publish it every ``every`` complete trials.
 
-    ``seconds`` adds up the time it took, so that its cost per trial can be shown.
+    A refresh is put off while the time since the last one is under its cost divided by
+    ``max_share``, so that it never takes more than that share of the worker's time (GPT
+    trials of seconds to hours: every ``every`` trials; millisecond surface trials: less
+    often). ``seconds`` adds up the time it took, ``refreshes`` and ``put_off`` count.
     A failure to publish (a busy database) is logged and skipped: it never fails the study.
     """
 
@@ -44,11 +50,15 @@ class DashboardRefresh:
         sampler: str = "",
         criterion: str = "mean",
         every: int = REFRESH_EVERY,
+        max_share: float = MAX_TIME_SHARE,
     ) -> None:
         self.domains, self.storage = list(domains), storage
         self.sampler, self.criterion, self.every = sampler, criterion, every
+        self.max_share = max_share
         self.seconds = 0.0
-        self.refreshes = 0
+        self.refreshes = self.put_off = 0
+        self._last_cost = 0.0
+        self._last_end = time.perf_counter()
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state != TrialState.COMPLETE:
@@ -57,11 +67,21 @@ class DashboardRefresh:
         if n % self.every:
             return
         started = time.perf_counter()
+        if started - self._last_end < self._last_cost / self.max_share:
+            self.put_off += 1
+            return
+        self.refresh(study)
+
+    def refresh(self, study: optuna.Study) -> None:
+        """Rebuild and publish now."""
+        started = time.perf_counter()
         try:
             report = build_report(study, self.domains, storage=self.storage,
                                   sampler=self.sampler, criterion=self.criterion)
             publish(study, report)
         except Exception as e:  # the study goes on; the next refresh tries again
             optuna.logging.get_logger(__name__).warning(f"dashboard refresh skipped: {e}")
-        self.seconds += time.perf_counter() - started
+        self._last_end = time.perf_counter()
+        self._last_cost = self._last_end - started
+        self.seconds += self._last_cost
         self.refreshes += 1

@@ -99,7 +99,7 @@ def per_domain_losses(report: StudyReport) -> go.Figure:
     against = ", ".join(r.label for r in report.references) or "no reference found"
     figure.update_layout(
         barmode="group", yaxis_title="validation loss",
-        title=f"Per-domain loss of the best mixture against {against}",
+        title=f"The best mixture's per-domain loss against {against}",
     )
     return figure
 
@@ -118,7 +118,7 @@ def domain_utility(report: StudyReport) -> go.Figure:
         ))
     figure.update_layout(
         barmode="group", yaxis_title=f"predicted change of the {_loss_words(report)}",
-        title=f"Domain utility: predicted change of the {_loss_words(report)} when one "
+        title=f"The GP's domain utility: predicted change of the {_loss_words(report)} when one "
         f"domain's weight moves by {report.utility_step:g} from the GP's recommendation "
         "(below 0 is better; bars: +- 1 std)",
     )
