@@ -127,6 +127,7 @@ def test_a_browser_shows_our_figures_on_the_study_page_and_the_clusters_on_the_n
                          "Top mixtures by weight cluster", "per-domain loss against",
                          "domain utility: predicted change") if t in dom]
     assert len(drawn) >= 3, drawn  # plotly drew our figures, titles and all
+    assert "Optimisation history by weight cluster" in drawn and "per-domain loss against" in drawn
     assert dom.count("js-plotly-plot") >= 3
     note = _render(browser, f"{page}/note", tmp_path / "profile", tmp_path / "note.png")
     assert "among the best mixtures" in note and "spread (TV)" in note

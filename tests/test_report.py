@@ -127,7 +127,9 @@ def test_report_command_options_formats_and_export(gp_study, tmp_path):
     assert exported.exit_code == 0, exported.output
     names = {p.name for p in out.iterdir()}
     assert {"report.md", "report.json", "history-by-cluster.html"} <= names
-    assert "history-by-cluster.png" in names, exported.output  # kaleido drives Chromium
+    for graph_id in ("history-by-cluster", "top-mixtures-by-cluster", "per-domain-losses",
+                     "domain-utility"):
+        assert {f"{graph_id}.html", f"{graph_id}.png"} <= names, exported.output  # kaleido
 
 
 def _dashboard_attrs(storage, name: str) -> dict:

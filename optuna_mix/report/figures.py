@@ -118,9 +118,9 @@ def domain_utility(report: StudyReport) -> go.Figure:
         ))
     figure.update_layout(
         barmode="group", yaxis_title=f"predicted change of the {_loss_words(report)}",
-        title=f"The GP's domain utility: predicted change of the {_loss_words(report)} when one "
-        f"domain's weight moves by {report.utility_step:g} from the GP's recommendation "
-        "(below 0 is better; bars: +- 1 std)",
+        title=f"The GP's domain utility: predicted change of the {_loss_words(report)}<br>"
+        f"when one domain's weight moves by {report.utility_step:g} from the GP's "
+        "recommendation (below 0 is better; bars: +- 1 std)",
     )
     return figure
 
