@@ -49,11 +49,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def dashboard_server(reported_study):
-    """The real `optuna-dashboard <url>` command on a free loopback port."""
+    """`optuna-mix dashboard` (optuna-dashboard's server) on a free loopback port."""
     url, name = reported_study
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "optuna_dashboard._cli", url, "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "optuna_mix.cli", "dashboard", "--storage", url,
+         "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
