@@ -16,7 +16,7 @@ from typing import Any
 from optuna_mix import schema
 from optuna_mix.catalogue import APPROACHES, sampler_option_problems
 
-TABLES = ("study", "sampler", "objective", "domains")
+TABLES = ("study", "sampler", "objective", "storage", "domains")
 DOMAIN_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
@@ -46,6 +46,7 @@ class StudyConfig:
     objective_options: dict[str, Any]
     domains: dict[str, dict[str, Any]]
     raw: dict[str, Any] = field(repr=False)
+    storage_options: dict[str, Any] = field(default_factory=dict)  # [storage], over defaults
 
     @property
     def domain_names(self) -> list[str]:
@@ -94,7 +95,8 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
     for key in raw:
         if key not in TABLES:
             problems.append(
-                f"unknown table [{key}] (allowed: [study], [sampler], [objective], [domains.*])"
+                f"unknown table [{key}] (allowed: [study], [sampler], [objective], [storage], "
+                "[domains.*])"
             )
     study = schema.check_table(raw.get("study", {}), schema.STUDY_KEYS, "[study]", problems)
     domains = _check_domains(raw.get("domains"), problems)
@@ -102,6 +104,10 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
         raw.get("sampler", {}), list(domains), problems
     )
     kind, objective_options = _check_objective(raw.get("objective", {}), domains, problems)
+    before = len(problems)
+    storage = schema.check_table(raw.get("storage", {}), schema.STORAGE_KEYS, "[storage]", problems)
+    if len(problems) == before and (problem := schema.heartbeat_problem(storage)):
+        problems.append(problem)
     if problems:
         raise ConfigError(problems, source)
     return StudyConfig(
@@ -117,6 +123,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
         objective_options=objective_options,
         domains=domains,
         raw=raw,
+        storage_options=storage,
     )
 
 

@@ -94,6 +94,10 @@ def render() -> str:
              *key_table({"kind": schema.KIND_KEY})]
     for kind in schema.OBJECTIVES.values():
         lines += ["", f"### kind = \"{kind.name}\": {kind.summary}", "", *key_table(kind.keys)]
+    lines += ["", "## [storage]", "",
+              "How workers share the study's RDB storage (`study optimize --heartbeat-interval "
+              "/ --grace-period` override it for one worker):", "",
+              *key_table(schema.STORAGE_KEYS)]
     lines += ["", "## [domains.<name>]", "",
               "One table per domain, in order; at least two. Names use letters, digits, `_` "
               "and `-`. A surface objective takes empty tables; a gpt objective reads each "

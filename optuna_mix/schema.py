@@ -146,6 +146,27 @@ STUDY_KEYS = keys(
     Key("description", (str,), "", "free text, kept with the study"),
 )
 
+# -- [storage] -----------------------------------------------------------------------------------
+# the defaults: a killed worker's trial is failed and retried after about 3 minutes, which
+# an hour-long proxy trial does not notice, and the heartbeats are a write a minute per worker
+HEARTBEAT_INTERVAL = 60
+GRACE_PERIOD = 180
+STORAGE_KEYS = keys(
+    Key("heartbeat_interval", (int,), HEARTBEAT_INTERVAL, "seconds between a running trial's "
+        "heartbeats", check=_AT_LEAST_1),
+    Key("grace_period", (int,), GRACE_PERIOD, "seconds without a heartbeat after which the next "
+        "worker fails the trial and runs its mixture again", check=_AT_LEAST_1),
+)
+
+
+def heartbeat_problem(values: Mapping[str, Any], where: str = "[storage]") -> str | None:
+    """A grace period must outlast several heartbeats, or live trials would be failed."""
+    if values["grace_period"] <= values["heartbeat_interval"]:
+        return (f"{where} grace_period ({values['grace_period']}) must be longer than "
+                f"heartbeat_interval ({values['heartbeat_interval']})")
+    return None
+
+
 # -- [objective] ---------------------------------------------------------------------------------
 SURFACE_FAMILIES = ("dml", "powerlaw")
 SURFACE_KEYS = keys(

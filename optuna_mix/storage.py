@@ -8,9 +8,9 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+from optuna_mix.schema import GRACE_PERIOD, HEARTBEAT_INTERVAL
+
 DEFAULT_STORAGE = "sqlite:///optuna-mix.db"
-HEARTBEAT_INTERVAL = 60
-GRACE_PERIOD = 180
 
 
 class StorageError(RuntimeError):

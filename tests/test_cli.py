@@ -136,3 +136,29 @@ def test_ctrl_c_fails_only_the_running_trial_and_a_rerun_carries_on(in_tmp, monk
     assert resumed.value.code in (0, None)
     study = optuna.load_study(study_name="surface-powerlaw5", storage="sqlite:///optuna-mix.db")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 20
+
+
+def test_heartbeat_settings_come_from_the_flags_over_the_config(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import importlib
+
+    study_commands = importlib.import_module("optuna_mix.cli.study")  # the module, not the group
+
+    url = f"sqlite:///{tmp_path / 'hb.db'}"
+    config = tmp_path / "hb.toml"
+    config.write_text(open(SURFACE).read() + "\n[storage]\nheartbeat_interval = 7\ngrace_period = 70\n")
+    runner = CliRunner()
+    assert runner.invoke(cli.cli, ["study", "create", "--config", str(config), "--storage", url]).exit_code == 0
+    opened = []
+    real = study_commands.open_storage
+    monkeypatch.setattr(study_commands, "open_storage",
+                        lambda *a, **kw: opened.append(kw) or real(*a, **kw))
+    base = ["study", "optimize", "--study-name", "surface-powerlaw5", "--storage", url,
+            "--n-trials", "1", "--no-progress", "--dashboard-every", "0"]
+    assert runner.invoke(cli.cli, base).exit_code == 0
+    assert opened[-1] == {"heartbeat_interval": 7, "grace_period": 70}
+    assert runner.invoke(cli.cli, base + ["--grace-period", "30"]).exit_code == 0
+    assert opened[-1] == {"heartbeat_interval": 7, "grace_period": 30}
+    bad = runner.invoke(cli.cli, base + ["--heartbeat-interval", "80"])
+    assert bad.exit_code == 2 and "must be longer than heartbeat_interval (80)" in bad.output

@@ -97,3 +97,24 @@ def test_sampler_subtables_select_options_with_the_sampler():
 def test_config_round_trips_through_json():
     config = parse_config(SURFACE)
     assert type(config).from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize(
+    "storage, problem",
+    [
+        ({}, None),
+        ({"heartbeat_interval": 5, "grace_period": 20}, None),
+        ({"heartbeat_interval": 0}, "[storage] heartbeat_interval must be >= 1, got 0"),
+        ({"grace_period": 30}, "[storage] grace_period (30) must be longer than heartbeat_interval (60)"),
+        ({"heartbat": 3}, "[storage] unknown key 'heartbat' (allowed: heartbeat_interval, grace_period)"),
+    ],
+)
+def test_the_storage_table_sets_the_heartbeats(storage, problem):
+    raw = {**SURFACE, "storage": storage}
+    if problem is None:
+        config = parse_config(raw)
+        assert config.storage_options == {"heartbeat_interval": 60, "grace_period": 180, **storage}
+    else:
+        with pytest.raises(ConfigError) as info:
+            parse_config(raw)
+        assert info.value.problems == [problem]

@@ -81,6 +81,12 @@ def create(
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds.")
 @cache_dir_option
 @progress_option
+@click.option("--heartbeat-interval", type=click.IntRange(min=1), default=None, metavar="S",
+              help="Seconds between a running trial's heartbeats [default: the config's "
+              "[storage] heartbeat_interval, else 60].")
+@click.option("--grace-period", type=click.IntRange(min=1), default=None, metavar="S",
+              help="Seconds without a heartbeat before the next worker fails a trial and runs "
+              "its mixture again [default: the config's [storage] grace_period, else 180].")
 @click.option("--dashboard-every", type=click.IntRange(min=0), default=5, show_default=True,
               metavar="N", help="Refresh the figures and note in optuna-dashboard every N "
               "complete trials (0: never).")
@@ -92,12 +98,21 @@ def optimize(
     timeout: float | None,
     cache_dir: str,
     progress: bool,
+    heartbeat_interval: int | None,
+    grace_period: int | None,
     dashboard_every: int,
 ) -> None:
     """Run trials of a study (any number of workers may run this at once)."""
     from optuna_mix.runner import load_mix_study, optimize as run_optimize
+    from optuna_mix.schema import heartbeat_problem
 
-    mix = load_mix_study(study_name, open_storage(storage), worker_seed_offset=True)
+    config = load_mix_study(study_name, open_storage(storage)).config
+    given = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
+    settings = {**config.storage_options, **{k: v for k, v in given.items() if v is not None}}
+    if problem := heartbeat_problem(settings, where="--heartbeat-interval/--grace-period:"):
+        raise UserError(problem)
+    # the storage again, with this study's heartbeat settings (its config lives in it)
+    mix = load_mix_study(study_name, open_storage(storage, **settings), worker_seed_offset=True)
     with exit_on_interrupt("the running trial is marked FAIL, finished trials are kept"):
         ran = run_optimize(
             mix, n_trials=n_trials, timeout=timeout, cache_dir=Path(cache_dir),
