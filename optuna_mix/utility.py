@@ -110,7 +110,7 @@ def utility_sentence(u: DomainUtility, criterion: str) -> str:
     """One sentence on ``u`` for a person, for a minimised ``criterion`` (a loss), e.g.
     "raising code from 0.24 to 0.34 is predicted to lower the mean loss by 0.004 +- 0.002;
     lowering it to 0.14 to raise it by 0.006 +- 0.002". A change smaller than its std is
-    "within its uncertainty, no change"."""
+    "not distinguishable from no change"."""
     what = CRITERION_WORDS.get(criterion, f"{criterion} criterion")
     places = _weight_places(u)
     w = f"{u.weight:.{places}f}"
@@ -135,7 +135,7 @@ def _effect(change: float | None, std: float | None, what: str) -> str:
     places = _change_places(std)
     if abs(change) < std:
         return (f"change {what} by {change:+.{places}f} +- {std:.{places}f}: "
-                f"within its uncertainty, no change")
+                f"not distinguishable from no change")
     verb = "lower" if change < 0 else "raise"
     return f"{verb} {what} by {abs(change):.{places}f} +- {std:.{places}f}"
 

@@ -36,8 +36,8 @@ def reported_study(tmp_path_factory) -> tuple[str, str]:
     config = load_config(STUDIES / "surface-powerlaw5.toml").with_sampler("gp")
     mix = create_mix_study(config, storage)
     optimize(mix, n_trials=40, show_progress=False)
-    publish(mix.study, build_report(mix.study, mix.config.domain_names, storage=storage,
-                                    sampler="gp"))
+    publish(mix.study, storage, build_report(mix.study, mix.config.domain_names, storage=storage,
+                                             sampler="gp"))
     return url, mix.study.study_name
 
 

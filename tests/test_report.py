@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import numpy as np
+import optuna
 import pytest
 from click.testing import CliRunner
 
@@ -38,10 +39,17 @@ def gp_study(tmp_path_factory):
 
 
 @pytest.mark.parametrize("n, top, good", [
-    (40, 0.25, 10), (20, 0.25, 8), (5, 0.25, 5), (40, 1, 1), (40, 12, 12), (3, 12, 3),
+    (40, 0.25, 10), (20, 0.25, 8), (5, 0.25, 5), (40, 1, 1), (40, 1.0, 40), (40, 12, 12),
+    (3, 12, 3),
 ])
 def test_n_good(n, top, good):
     assert n_good(n, top) == good
+
+
+@pytest.mark.parametrize("top", [0.0, 1.5, float("nan"), 0])
+def test_n_good_refuses_what_is_neither_a_fraction_nor_a_count(top):
+    with pytest.raises(ValueError, match="--top"):
+        n_good(10, top)
 
 
 def test_the_best_cluster_is_near_the_true_optimum_and_there_are_few(gp_study):
@@ -97,9 +105,13 @@ def test_references_come_from_compare_siblings_the_study_itself_and_against(tmp_
         studies[approach] = create_mix_study(parse_config(raw), storage)
         optimize(studies[approach], show_progress=False)
     gp = build_report(studies["gp"].study, DOMAINS, storage=storage, sampler="gp")
-    assert [r.label for r in gp.references] == ["best sobol trial", "uniform"]
+    assert [r.label for r in gp.references] == ["best sobol trial", "uniform (mean of 2 trials)"]
+    sibling_uniform = gp.references[1]
+    trials = studies["uniform"].study.trials
+    assert sibling_uniform.value == pytest.approx(sum(t.value for t in trials) / len(trials))
     uniform = build_report(studies["uniform"].study, DOMAINS, storage=storage)
-    assert uniform.references[0].label == "uniform" and uniform.references[0].source == "this study"
+    assert uniform.references[0].label == "best sobol trial"  # not itself
+    assert not any(r.source == "this study" for r in uniform.references)
     against = build_report(studies["sobol"].study, DOMAINS, storage=storage,
                            against=["cmp/gp/seed0"])
     assert against.references[-1].label == "study 'cmp/gp/seed0'"
@@ -120,13 +132,19 @@ def test_report_command_options_formats_and_export(gp_study, tmp_path):
     assert data["study_name"] == "pl" and data["recommendation"] is not None
     md = runner.invoke(cli.cli, base + ["--format", "markdown"]).output
     assert md.startswith("# study pl")
-    bad = runner.invoke(cli.cli, base + ["--top", "1.5"])
-    assert bad.exit_code == 2
+    for bad_top in ("1.5", "nan", "0", "-3", "x"):
+        bad = runner.invoke(cli.cli, base + ["--top", bad_top])
+        assert bad.exit_code == 2 and "--top" in bad.output, bad_top
+    rows = json.loads(runner.invoke(cli.cli, base + ["--top", "14", "--format", "json"]).output)
+    assert len(rows["top"]) == 14  # a count shows every good trial
+    (tmp_path / "a-file").write_text("")
+    blocked = runner.invoke(cli.cli, base + ["--out", str(tmp_path / "a-file" / "sub")])
+    assert blocked.exit_code == 2 and "--out" in blocked.output
     out = tmp_path / "out"
     exported = runner.invoke(cli.cli, base + ["--out", str(out)])
     assert exported.exit_code == 0, exported.output
     names = {p.name for p in out.iterdir()}
-    assert {"report.md", "report.json", "history-by-cluster.html"} <= names
+    assert {"report.md", "report.json", "history-by-cluster.html", "plotly.min.js"} <= names
     for graph_id in ("history-by-cluster", "top-mixtures-by-cluster", "per-domain-losses",
                      "domain-utility"):
         assert {f"{graph_id}.html", f"{graph_id}.png"} <= names, exported.output  # kaleido
@@ -168,7 +186,58 @@ def test_a_refresh_waits_while_it_would_take_more_than_its_share_of_the_time(tmp
 def test_publish_saves_every_figure_and_the_note(gp_study):
     mix, storage, _ = gp_study
     report = build_report(mix.study, DOMAINS, storage=storage, sampler="gp")
-    assert publish(mix.study, report) == list(figures(report))
+    assert publish(mix.study, storage, report) == (list(figures(report)), True)
     attrs = _dashboard_attrs(storage, "pl")
     for graph_id in figures(report):
         assert any(k.startswith(f"dashboard:plot_data:{graph_id}:") for k in attrs)
+
+
+def test_a_note_written_in_the_dashboard_is_kept(tmp_path):
+    from optuna_dashboard import save_note
+
+    from optuna_mix.report.dashboard import current_note
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'note.db'}")
+    mix = create_mix_study(parse_config(_config("note", "sobol", 6)), storage)
+    optimize(mix, show_progress=False)
+    study_id = storage.get_study_id_from_name("note")
+    assert publish(mix.study, storage, build_report(mix.study, DOMAINS))[1]  # empty: written
+    assert publish(mix.study, storage, build_report(mix.study, DOMAINS))[1]  # ours: replaced
+    save_note(mix.study, "MY OWN NOTES")
+    _, noted = publish(mix.study, storage, build_report(mix.study, DOMAINS))
+    assert not noted and current_note(storage, study_id) == "MY OWN NOTES"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda s: optuna.create_study(study_name="multi", storage=s, directions=["minimize"] * 2),
+     "--against: study 'multi' has several objectives"),
+    (lambda s: optuna.create_study(study_name="maxed", storage=s, direction="maximize"),
+     "--against: study 'maxed' has the other direction"),
+])
+def test_against_refuses_a_study_that_is_no_reference(tmp_path, make, message):
+    storage = open_storage(f"sqlite:///{tmp_path / 'ag.db'}")
+    mix = create_mix_study(parse_config(_config("base", "sobol", 3)), storage)
+    optimize(mix, show_progress=False)
+    other = make(storage)
+    with pytest.raises(ValueError, match=message):
+        build_report(mix.study, DOMAINS, storage=storage, against=[other.study_name])
+
+
+def test_against_refuses_a_study_of_other_domains(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'dom.db'}")
+    mix = create_mix_study(parse_config(_config("base", "sobol", 3)), storage)
+    optimize(mix, show_progress=False)
+    raw = _config("other", "sobol", 3)
+    raw["domains"] = {"x": {}, "y": {}}
+    optimize(create_mix_study(parse_config(raw), storage), show_progress=False)
+    with pytest.raises(ValueError, match="--against: study 'other' mixes x, y, not books"):
+        build_report(mix.study, DOMAINS, storage=storage, against=["other"])
+
+
+def test_a_fixed_mixture_study_gets_no_model_and_says_why(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'fixed.db'}")
+    mix = create_mix_study(parse_config(_config("u", "uniform", 6)), storage)
+    optimize(mix, show_progress=False)
+    report = build_report(mix.study, DOMAINS, storage=storage)
+    assert report.pick is None and not report.utility
+    assert "6 complete trials at 1 distinct mixtures" in " ".join(report.notes)

@@ -97,8 +97,8 @@ def _u(domain="code", weight=0.24, up=(0.34, -0.004, 0.002), down=(0.14, 0.006, 
          "lowering it to 0.14 to raise it by 0.006 +- 0.002"),
         (_u(up=(0.34, 0.001, 0.002), down=(0.14, -0.0015, 0.002)), "max",
          "raising code from 0.24 to 0.34 is predicted to change the worst-domain loss by "
-         "+0.001 +- 0.002: within its uncertainty, no change; lowering it to 0.14 to change "
-         "it by -0.002 +- 0.002: within its uncertainty, no change"),
+         "+0.001 +- 0.002: not distinguishable from no change; lowering it to 0.14 to change "
+         "it by -0.002 +- 0.002: not distinguishable from no change"),
         (_u(up=(0.34, 0.01, 0.002), down=(0.14, -0.02, 0.003)), "median",
          "raising code from 0.24 to 0.34 is predicted to raise the median loss by "
          "0.010 +- 0.002; lowering it to 0.14 to lower it by 0.020 +- 0.003"),

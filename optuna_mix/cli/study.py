@@ -138,14 +138,18 @@ def _print_best(mix) -> None:
 
 
 def _top(value: str) -> float | int:
-    """--top: a fraction in (0, 1) of the complete trials, or a count."""
+    """--top: a fraction in (0, 1] of the complete trials ("0.25", "1.0"), or a count ("12")."""
+    text = value.strip()
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
     try:
-        number = float(value)
+        number = float(text)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a number") from None
-    if number <= 0 or (number >= 1 and not number.is_integer()):
-        raise click.BadParameter(f"{value!r} is neither a fraction in (0, 1) nor a count >= 1")
-    return number if number < 1 else int(number)
+        number = float("nan")
+    if not 0 < number <= 1:  # NaN fails this too
+        raise click.BadParameter(
+            f"{value!r} is neither a fraction in (0, 1] nor a count >= 1", param_hint="--top")
+    return number
 
 
 @study.command()
@@ -153,7 +157,7 @@ def _top(value: str) -> float | int:
 @storage_option
 @click.option("--top", default="0.25", show_default=True, metavar="FRACTION|N",
               help="The good trials the clusters and tables use: a fraction of the complete "
-              "trials, or a count.")
+              "trials (at least 8 of them), or a count.")
 @click.option("--clusters", "max_clusters", type=click.IntRange(min=1), default=5,
               show_default=True, help="At most this many weight clusters.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
@@ -189,12 +193,18 @@ def report(study_name: str, storage: str | None, top: str, max_clusters: int, fm
     else:
         reporting.print_text(rep)
     if out_dir is not None:
-        written, no_png = reporting.export(rep, Path(out_dir))
+        try:
+            written, no_png = reporting.export(rep, Path(out_dir))
+        except OSError as e:
+            raise UserError(f"--out {out_dir}: {e.strerror or e}") from None
         click.echo(f"written: {', '.join(str(p) for p in written)}", err=True)
         if no_png:
             click.echo(f"optuna-mix: no PNG figures ({no_png})", err=True)
     if dashboard:
-        reporting.publish(mix.study, rep)
+        _, noted = reporting.publish(mix.study, opened, rep)
+        if not noted:
+            click.echo("optuna-mix: the study's note was written in the dashboard; kept, not "
+                       "replaced by the report (the figures are updated)", err=True)
 
 
 @study.command(name="list")

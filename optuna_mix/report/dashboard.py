@@ -4,6 +4,7 @@ callback of ``study optimize``."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 
@@ -20,16 +21,47 @@ REFRESH_EVERY = 5  # trials between refreshes during optimize (the cost: docs/be
 MAX_TIME_SHARE = 0.05
 
 
-def publish(study: optuna.Study, report: StudyReport) -> list[str]:
-    """Save every figure of ``report`` and its note into ``study``; the figure ids saved."""
+NOTE_HASH_ATTR = "optuna_mix:note_sha256"  # study system attr: the note optuna-mix last wrote
+DASHBOARD_NOTE_PREFIX = "dashboard:note_str:"  # how optuna-dashboard 0.21 keeps a study's note
+
+
+def current_note(storage: optuna.storages.BaseStorage, study_id: int) -> str:
+    """The study's note as optuna-dashboard keeps it (chunks of one string), or ''."""
+    attrs = storage.get_study_system_attrs(study_id)
+    chunks = []
+    while (chunk := attrs.get(f"{DASHBOARD_NOTE_PREFIX}{len(chunks)}")) is not None:
+        chunks.append(chunk)
+    return "".join(chunks)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def publish(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, report: StudyReport
+) -> tuple[list[str], bool]:
+    """Save every figure of ``report`` into ``study``, and its Markdown as the study's note.
+
+    Returns the figure ids saved and whether the note was written. A note that someone
+    wrote or edited in the dashboard is kept: the report replaces only a note that is empty
+    or still the one optuna-mix wrote last.
+    """
     from optuna_dashboard import save_note, save_plotly_graph_object
 
     saved = []
     for graph_id, figure in figures(report).items():
         save_plotly_graph_object(study, figure, graph_object_id=graph_id)
         saved.append(graph_id)
-    save_note(study, markdown(report))
-    return saved
+    study_id = storage.get_study_id_from_name(study.study_name)
+    note = current_note(storage, study_id)
+    ours = storage.get_study_system_attrs(study_id).get(NOTE_HASH_ATTR)
+    if note and _sha(note) != ours:
+        return saved, False
+    text = markdown(report)
+    save_note(study, text)
+    storage.set_study_system_attr(study_id, NOTE_HASH_ATTR, _sha(text))
+    return saved, True
 
 
 class DashboardRefresh:
@@ -78,7 +110,7 @@ class DashboardRefresh:
         try:
             report = build_report(study, self.domains, storage=self.storage,
                                   sampler=self.sampler, criterion=self.criterion)
-            publish(study, report)
+            publish(study, self.storage, report)
         except Exception as e:  # the study goes on; the next refresh tries again
             optuna.logging.get_logger(__name__).warning(f"dashboard refresh skipped: {e}")
         self._last_end = time.perf_counter()

@@ -17,19 +17,23 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.clusters import ClusterResult, cluster_mixtures
 from optuna_mix.report.references import Reference, find_references
+from optuna_mix.utility import DEFAULT_STEP, domain_utility, improved_over
 
 TOP_ROWS = 10  # rows of the top-mixtures table
-UTILITY_STEP = 0.1  # the weight change of the domain-utility predictions
 MIN_GOOD = 8  # a fraction of a small study still gives the clusters a few points to work on
 MIN_MODEL_TRIALS = 5  # fewer complete trials say too little for a GP's recommendation
+MIN_DISTINCT = 3  # mixtures a GP must have seen before it says how the criterion changes
 
 
 def n_good(n: int, top: float | int) -> int:
-    """How many of ``n`` ranked trials are good: ``top`` as a fraction (< 1) or a count."""
-    if top <= 0:
-        raise ValueError(f"--top must be a fraction in (0, 1) or a count >= 1, got {top}")
-    if top < 1:
+    """How many of ``n`` ranked trials are good: ``top`` a fraction in (0, 1] (a float; at
+    least ``MIN_GOOD`` trials) or a count (an int)."""
+    if isinstance(top, float):
+        if not 0 < top <= 1:
+            raise ValueError(f"--top: a fraction must be in (0, 1], got {top}")
         return min(n, max(math.ceil(top * n), MIN_GOOD))
+    if top < 1:
+        raise ValueError(f"--top: a count must be >= 1, got {top}")
     return min(n, int(top))
 
 
@@ -68,7 +72,9 @@ class StudyReport:
     references: list[Reference] = field(default_factory=list)
     pick: ModelPick | None = None
     utility: list[Any] = field(default_factory=list)  # optuna_mix.utility.DomainUtility
-    utility_step: float = UTILITY_STEP
+    utility_step: float = DEFAULT_STEP
+    top_rows: int = TOP_ROWS
+    model_of: str = ""  # what the report's GP modelled: "per-domain losses" or "trial values"
     notes: list[str] = field(default_factory=list)  # what could not be computed, and why
 
     @property
@@ -77,7 +83,8 @@ class StudyReport:
 
     @property
     def top(self) -> list[TrialRow]:
-        return self.good[:TOP_ROWS]
+        """The rows of the top-mixtures table: every good trial for ``--top N``, else 10."""
+        return self.good[: self.top_rows]
 
     def cluster_label(self, number: int) -> str:
         """'cluster i' for a trial of the i-th headline cluster, 'other' for a good trial
@@ -93,8 +100,6 @@ class StudyReport:
 
     def improvement_over(self, reference: Reference) -> dict[str, float]:
         """Per domain, the reference's loss minus the best trial's (> 0: the best is better)."""
-        from optuna_mix.utility import improved_over
-
         assert self.best is not None
         return improved_over(self.best.losses, reference.losses)
 
@@ -171,10 +176,14 @@ def build_report(
     ``top``: the good trials, a fraction of the complete ones (< 1) or a count (>= 1);
     ``against``: names of other studies in the same storage whose best trials are references
     (besides the ones found by themselves: a uniform trial of this study, the sibling studies
-    of a ``compare`` run); ``with_model``: the GP's recommendation and domain utility where
-    the study's sampler is a SimplexGPSampler.
+    of a ``compare`` run); ``with_model``: the GP's recommendation and the domain utility (a
+    constant-mean GP fitted for the report whatever the study's sampler, :func:`_add_model`).
     """
     domains = list(domains)
+    if len(study.directions) != 1:
+        raise ValueError(
+            f"study {study.study_name!r} has {len(study.directions)} objectives: the report "
+            "needs one (a criterion of the per-domain losses)")
     trials = study.get_trials(deepcopy=False)
     minimise = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
@@ -191,6 +200,7 @@ def build_report(
         minimise=minimise, n_complete=len(complete), n_pruned=count(TrialState.PRUNED),
         n_failed=count(TrialState.FAIL), n_running=count(TrialState.RUNNING),
         history=history, good=good, clusters=None,
+        top_rows=len(good) if isinstance(top, int) else TOP_ROWS,
     )
     if good:
         W = np.array([[r.weights[d] for d in domains] for r in good])
@@ -208,26 +218,31 @@ def _add_model(report: StudyReport, study: optuna.Study) -> None:
     """The GP's recommendation and the domain utility at it, for a single-objective study.
 
     The model is a constant-mean SimplexGPSampler fitted for the report, whatever sampler
-    the study ran: its uncertainty is calibrated on held-out mixtures, where the law-prior
-    model that gp studies search with can be far too sure of itself (docs/gp.md), and a +-
-    that a reader takes at its word must not be.
+    the study ran: its uncertainty was calibrated on held-out mixtures
+    (tests/samplers/gp/test_predict.py), where the law-prior model that gp studies search with
+    can be far too sure of itself (docs/gp.md), and a +- that a reader takes at its word must
+    not be. Too few distinct mixtures (a fixed-mixture study) give no model: its changes would
+    be the prior's, not the data's.
     """
     from optuna_mix.samplers import SimplexGPSampler
-    from optuna_mix.utility import domain_utility
 
-    if len(study.directions) > 1 or len(report.history) < MIN_MODEL_TRIALS:
+    distinct = {tuple(round(r.weights[d], 6) for d in report.domains) for r in report.history}
+    if len(report.history) < MIN_MODEL_TRIALS or len(distinct) < MIN_DISTINCT:
+        report.notes.append(
+            f"no model-based recommendation or domain utility: {len(report.history)} complete "
+            f"trials at {len(distinct)} distinct mixtures (a GP needs {MIN_MODEL_TRIALS} trials "
+            f"at {MIN_DISTINCT} or more)")
         return
     model = SimplexGPSampler(seed=0, prior_mean="constant")
     try:
         rec = model.recommend(study)
         weights = rec.weights
-    except (ValueError, KeyError) as e:  # no trial with the mixture, several mixtures
-        report.notes.append(f"no recommendation: {e}")
-        return
-    report.pick = ModelPick(rec.trial_number, rec.value, rec.std,
-                            {d: float(weights.get(d, 0.0)) for d in report.domains})
-    try:
+        report.pick = ModelPick(rec.trial_number, rec.value, rec.std,
+                                {d: float(weights.get(d, 0.0)) for d in report.domains})
+        report.model_of = "per-domain losses" if report.best and report.best.losses \
+            else "trial values"
         report.utility = domain_utility(model, study, report.pick.weights,
                                         step=report.utility_step)
-    except ValueError as e:
-        report.notes.append(f"no domain utility: {e}")
+    except Exception as e:  # a model that cannot be fitted never fails the report
+        report.notes.append(f"no model-based recommendation or domain utility: "
+                            f"{type(e).__name__}: {e}")

@@ -24,7 +24,7 @@ def export(report: StudyReport, out_dir: Path) -> tuple[list[Path], str | None]:
     no_png = None
     for name, figure in figures(report).items():
         html = out_dir / f"{name}.html"
-        figure.write_html(html, include_plotlyjs="cdn")
+        figure.write_html(html, include_plotlyjs="directory")  # plotly.min.js beside: offline
         written.append(html)
         if no_png is None:
             try:

@@ -16,10 +16,10 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from optuna_mix.report.data import StudyReport
+from optuna_mix.utility import CRITERION_WORDS
 
 OTHER_COLOUR = "#7f7f7f"  # good trials outside the headline clusters
 REST_COLOUR = "#d0d0d0"  # trials outside the top
-CRITERION_WORDS = {"mean": "mean loss", "max": "worst-domain loss", "median": "median loss"}
 
 
 def _loss_words(report: StudyReport) -> str:
@@ -65,7 +65,8 @@ def history_by_cluster(report: StudyReport) -> go.Figure:
 
 def top_mixtures_by_cluster(report: StudyReport) -> go.Figure:
     """The good mixtures as lines across the domains' weights, coloured by their cluster."""
-    labels = _labels(report)[:-1]  # the good trials only
+    labels = [label for label in _labels(report)[:-1]  # the good trials' labels in use
+              if any(report.cluster_label(r.number) == label for r in report.good)]
     rows = report.good
     ids = [labels.index(report.cluster_label(r.number)) for r in rows]
     n = max(len(labels) - 1, 1)
@@ -111,7 +112,7 @@ def domain_utility(report: StudyReport) -> go.Figure:
     for side, colour in (("up", "#2ca02c"), ("down", "#d62728")):
         kept = [u for u in rows if getattr(u, f"{side}_change") is not None]
         figure.add_trace(go.Bar(
-            name=f"{'raise' if side == 'up' else 'lower'} by {report.utility_step:g}",
+            name=f"{'raise' if side == 'up' else 'lower'} by up to {report.utility_step:g}",
             x=[u.domain for u in kept], y=[getattr(u, f"{side}_change") for u in kept],
             error_y={"type": "data", "array": [getattr(u, f"{side}_std") for u in kept]},
             marker={"color": colour},
@@ -119,7 +120,7 @@ def domain_utility(report: StudyReport) -> go.Figure:
     figure.update_layout(
         barmode="group", yaxis_title=f"predicted change of the {_loss_words(report)}",
         title=f"The GP's domain utility: predicted change of the {_loss_words(report)}<br>"
-        f"when one domain's weight moves by {report.utility_step:g} from the GP's "
+        f"when one domain's weight moves by up to {report.utility_step:g} from the GP's "
         "recommendation (below 0 is better; bars: +- 1 std)",
     )
     return figure
@@ -137,7 +138,8 @@ def figures(report: StudyReport) -> dict[str, go.Figure]:
     """The figures this report has data for, by their dashboard id."""
     if report.best is None:
         return {}
-    out = {name: make(report) for name, make in FIGURES.items() if name != "domain-utility"}
+    skip = {"domain-utility"} | (set() if report.best.losses else {"per-domain-losses"})
+    out = {name: make(report) for name, make in FIGURES.items() if name not in skip}
     if report.utility:
         out["domain-utility"] = domain_utility(report)
     return out

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -33,8 +34,17 @@ class Reference:
     losses: dict[str, float]
 
 
+def _minimises(study: optuna.Study) -> bool:
+    return study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+
+
+def _has_losses(trial: FrozenTrial) -> bool:
+    losses = trial.user_attrs.get(LOSSES_ATTR)
+    return isinstance(losses, dict) and bool(losses)
+
+
 def _best(trials: list[FrozenTrial], minimise: bool) -> FrozenTrial | None:
-    ok = [t for t in trials if isinstance(t.user_attrs.get(LOSSES_ATTR), dict)]
+    ok = [t for t in trials if _has_losses(t)]
     if not ok:
         return None
     return min(ok, key=lambda t: t.value if minimise else -t.value)
@@ -49,9 +59,43 @@ def _reference(label: str, source: str, trial: FrozenTrial, domains: Sequence[st
     )
 
 
+def _mean_reference(
+    label: str, source: str, trials: list[FrozenTrial], domains: Sequence[str]
+) -> Reference | None:
+    """A fixed mixture evaluated several times: its mean losses, not the luckiest repeat."""
+    ok = [t for t in trials if _has_losses(t)]
+    if not ok:
+        return None
+    names = list(ok[0].user_attrs[LOSSES_ATTR])
+    losses = {n: float(np.mean([t.user_attrs[LOSSES_ATTR][n] for t in ok])) for n in names}
+    first = min(ok, key=lambda t: t.number)
+    weights = first.user_attrs.get(MIXTURE_ATTR, {})
+    if len(ok) > 1:
+        label = f"{label} (mean of {len(ok)} trials)"
+    return Reference(label, source, first.number, float(np.mean([t.value for t in ok])),
+                     {d: float(weights.get(d, math.nan)) for d in domains}, losses)
+
+
 def _complete(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.value is not None and math.isfinite(t.value)]
+
+
+def _comparable(other: optuna.Study, name: str, study: optuna.Study,
+                domains: Sequence[str]) -> str | None:
+    """Why ``other`` cannot be a reference of ``study`` (None when it can)."""
+    if len(other.directions) != 1:
+        return f"study {name!r} has several objectives"
+    if other.directions[0] != study.directions[0]:
+        return f"study {name!r} has the other direction"
+    for t in _complete(other):
+        weights = t.user_attrs.get(MIXTURE_ATTR)
+        if isinstance(weights, dict) and set(weights) != set(domains):
+            return (f"study {name!r} mixes {', '.join(weights)}, not "
+                    f"{', '.join(domains)}")
+        if isinstance(weights, dict):
+            break
+    return None
 
 
 def find_references(
@@ -60,20 +104,27 @@ def find_references(
     domains: Sequence[str],
     against: Sequence[str] = (),
 ) -> list[Reference]:
-    """The references of ``study``: its uniform trial, its compare siblings, ``against``.
+    """The references of ``study``: its uniform trials, its compare siblings, ``against``.
 
-    ValueError naming the study when an ``against`` study is not in the storage or has no
-    complete trial with per-domain losses.
+    A fixed mixture (a uniform trial, a fixed approach's study) counts as the mean of its
+    evaluations, so that the luck of one noisy repeat does not decide a comparison; a
+    searching study counts by its best trial. ValueError, naming the study, for an
+    ``against`` study that is not in the storage, has several objectives, the other
+    direction, other domains, or no complete trial with per-domain losses.
     """
-    minimise = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    if len(study.directions) != 1:
+        return []
+    minimise = _minimises(study)
     found: list[Reference] = []
     k = len(domains)
     uniform = [t for t in _complete(study)
                if isinstance(t.user_attrs.get(MIXTURE_ATTR), dict)
                and all(abs(t.user_attrs[MIXTURE_ATTR].get(d, 0.0) - 1 / k) < UNIFORM_TOL
                        for d in domains)]
-    if (best := _best(uniform, minimise)) is not None:
-        found.append(_reference("uniform", "this study", best, domains))
+    searched = [t for t in _complete(study) if t not in uniform]
+    if uniform and searched:  # a study of uniform trials alone has nothing to compare
+        if (ref := _mean_reference("uniform", "this study", uniform, domains)) is not None:
+            found.append(ref)
 
     names = set(optuna.get_all_study_names(storage))
     match = SIBLING.match(study.study_name)
@@ -83,13 +134,22 @@ def find_references(
             if sibling == study.study_name or sibling not in names:
                 continue
             other = optuna.load_study(study_name=sibling, storage=storage)
-            if (best := _best(_complete(other), minimise)) is not None:
-                label = f"best {approach} trial" if approach == "sobol" else approach
-                found.append(_reference(label, f"study {sibling!r}", best, domains))
+            if _comparable(other, sibling, study, domains) is not None:
+                continue
+            if approach == "sobol":
+                best = _best(_complete(other), minimise)
+                ref = _reference("best sobol trial", f"study {sibling!r}", best, domains) \
+                    if best is not None else None
+            else:
+                ref = _mean_reference(approach, f"study {sibling!r}", _complete(other), domains)
+            if ref is not None:
+                found.append(ref)
     for name in against:
         if name not in names:
             raise ValueError(f"--against: no study named {name!r} in this storage")
         other = optuna.load_study(study_name=name, storage=storage)
+        if (why := _comparable(other, name, study, domains)) is not None:
+            raise ValueError(f"--against: {why}")
         best = _best(_complete(other), minimise)
         if best is None:
             raise ValueError(f"--against: study {name!r} has no complete trial with losses")

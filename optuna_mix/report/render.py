@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from optuna_mix.report.data import StudyReport
-from optuna_mix.report.figures import CRITERION_WORDS
+from optuna_mix.utility import CRITERION_WORDS
 
 
 @dataclass
@@ -70,8 +70,8 @@ def sections(report: StudyReport) -> list[Section]:
             f"the GP's recommendation (posterior mean, not biased by the luck of one noisy "
             f"trial): trial #{p.trial_number}, predicted {p.value:.4f} +- {p.std:.4f}: "
             f"{_mixture(p.weights, d)}",
-            "(a constant-mean GP of the per-domain losses fitted for this report, whose "
-            "+- is calibrated on held-out mixtures)"]))
+            f"(a constant-mean GP of the {report.model_of} fitted for this report; how its "
+            "+- was checked: docs/report.md)"]))
     if report.utility:
         words = CRITERION_WORDS.get(report.criterion, f"{report.criterion} loss")
         out.append(Section(
@@ -123,17 +123,21 @@ def print_text(report: StudyReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=True)
+    import sys
+
+    # a pipe or a narrow terminal must not squeeze the tables' numbers into ellipses
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     for s in sections(report):
         if s.header:
             table = Table(title=s.title)
             for column in s.header:
-                table.add_column(column, justify="right")
+                table.add_column(column, justify="right", no_wrap=True)
             for row in s.rows:
                 table.add_row(*row)
             console.print(table)
-        elif s.title != "note" and not s.title.startswith("study ") and \
-                not s.title.startswith("the GP"):
+        elif s.title.startswith("study "):
+            console.print(f"[bold]{s.title}[/]")
+        elif s.title != "note" and not s.title.startswith("the GP"):
             console.print(f"{s.title}:")
         for line in s.lines:
             console.print(("  " if s.header or s.title.startswith("domain") else "") + line,
