@@ -177,7 +177,7 @@ def optimize(
         if bar is not None:
             bar.close()
     if refresh is not None and mix.finished > before:
-        refresh.refresh(study)  # the dashboard shows where this worker left the study
+        refresh.refresh_if_due(study)  # where this worker left the study, if cheap enough
     return mix.finished - before
 
 

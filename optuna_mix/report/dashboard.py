@@ -19,6 +19,9 @@ REFRESH_EVERY = 5  # trials between refreshes during optimize (the cost: docs/be
 # at most this share of a worker's time goes to refreshes: with millisecond trials (analytic
 # surfaces) a refresh (about 0.4 s) waits until the trials since the last one took 20x as long
 MAX_TIME_SHARE = 0.05
+# what the first refresh is taken to cost before one was measured (imports of plotly and
+# BoTorch, a GP fit): a worker refreshes first after 40 s of trials (docs/benchmarks/report.md)
+ASSUMED_FIRST_COST = 2.0
 
 
 NOTE_HASH_ATTR = "optuna_mix:note_sha256"  # study system attr: the note optuna-mix last wrote
@@ -89,7 +92,7 @@ class DashboardRefresh:
         self.max_share = max_share
         self.seconds = 0.0
         self.refreshes = self.put_off = 0
-        self._last_cost = 0.0
+        self._last_cost = ASSUMED_FIRST_COST
         self._last_end = time.perf_counter()
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -98,11 +101,15 @@ class DashboardRefresh:
         n = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         if n % self.every:
             return
-        started = time.perf_counter()
-        if started - self._last_end < self._last_cost / self.max_share:
+        self.refresh_if_due(study)
+
+    def refresh_if_due(self, study: optuna.Study) -> bool:
+        """Refresh unless it would take more than ``max_share`` of the time; whether it did."""
+        if time.perf_counter() - self._last_end < self._last_cost / self.max_share:
             self.put_off += 1
-            return
+            return False
         self.refresh(study)
+        return True
 
     def refresh(self, study: optuna.Study) -> None:
         """Rebuild and publish now."""
