@@ -82,7 +82,12 @@ class MixtureObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         weights = suggest_mixture(trial, self.config.domain_names, name=MIXTURE_ATTR)
-        losses = self.evaluate(trial, weights)
+        try:
+            losses = self.evaluate(trial, weights)
+        except KeyboardInterrupt as e:  # Ctrl-C or a scheduler's SIGTERM: say so, then stop
+            reason = f"interrupted by {str(e) or 'Ctrl-C'} while training"
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            raise
         bad = {d: v for d, v in losses.items() if not math.isfinite(v)}
         if bad:
             reason = f"non-finite validation loss for {', '.join(f'{d}={v}' for d, v in bad.items())}"

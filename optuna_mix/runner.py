@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from optuna_mix.config import StudyConfig, parse_config
 from optuna_mix.attrs import CONFIG_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
+from optuna_mix.signals import stop_on_signals
 from optuna_mix.catalogue import get_approach
 from optuna_mix.samplers import declare_mixture
 
@@ -166,13 +167,14 @@ def optimize(
         bar = ProgressBar(bar_total, bar_initial, best)
         callbacks.append(bar)
     try:
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=timeout,
-            callbacks=callbacks,
-            catch=(ValueError, RuntimeError),
-        )
+        with stop_on_signals():
+            study.optimize(
+                objective,
+                n_trials=remaining,
+                timeout=timeout,
+                callbacks=callbacks,
+                catch=(ValueError, RuntimeError),
+            )
     finally:
         if bar is not None:
             bar.close()

@@ -129,6 +129,7 @@ def test_ctrl_c_fails_only_the_running_trial_and_a_rerun_carries_on(in_tmp, monk
     study = optuna.load_study(study_name="surface-powerlaw5", storage="sqlite:///optuna-mix.db")
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE] * 3 + [TrialState.FAIL]
+    assert study.trials[3].user_attrs["fail_reason"] == "interrupted by Ctrl-C while training"
 
     monkeypatch.setattr(SurfaceEvaluator, "__call__", original)
     with pytest.raises(SystemExit) as resumed:
@@ -162,3 +163,32 @@ def test_heartbeat_settings_come_from_the_flags_over_the_config(tmp_path, monkey
     assert opened[-1] == {"heartbeat_interval": 7, "grace_period": 30}
     bad = runner.invoke(cli.cli, base + ["--heartbeat-interval", "80"])
     assert bad.exit_code == 2 and "must be longer than heartbeat_interval (80)" in bad.output
+
+
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_fails_the_running_trial_with_its_reason_and_exits_128_plus(
+    signame, code, in_tmp, monkeypatch
+):
+    import os
+    import signal
+
+    original = SurfaceEvaluator.__call__
+
+    def signal_at_trial_2(self, trial, weights):
+        if trial.number == 2:
+            os.kill(os.getpid(), getattr(signal, signame))  # as a scheduler or Ctrl-C would
+        return original(self, trial, weights)
+
+    monkeypatch.setattr(SurfaceEvaluator, "__call__", signal_at_trial_2)
+    monkeypatch.setattr(sys, "argv", ["optuna-mix", "study", "create", "--config", SURFACE])
+    with pytest.raises(SystemExit):
+        cli.main()
+    monkeypatch.setattr(sys, "argv", ["optuna-mix", "study", "optimize", "--study-name",
+                                      "surface-powerlaw5", "--no-progress"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == code
+    study = optuna.load_study(study_name="surface-powerlaw5", storage="sqlite:///optuna-mix.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL]
+    assert study.trials[2].user_attrs["fail_reason"] == f"interrupted by {signame} while training"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from optuna_mix.config import ConfigError
+from optuna_mix.signals import Interrupted
 from optuna_mix.storage import DEFAULT_STORAGE, StorageError
 
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StorageError, LookupError, ValueError)
@@ -42,15 +43,17 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def exit_on_interrupt(what_is_kept: str) -> Iterator[None]:
-    """Ctrl-C: say what was kept and how to carry on, exit 130 (no traceback)."""
+    """Ctrl-C or SIGTERM: say what was kept and how to carry on, exit 130 or 143."""
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        code = e.exit_code if isinstance(e, Interrupted) else EXIT_INTERRUPTED
+        by = f" by {e.signal_name}" if isinstance(e, Interrupted) else ""
         click.echo(
-            f"optuna-mix: interrupted; {what_is_kept}. Run the same command again to carry on.",
-            err=True,
+            f"optuna-mix: interrupted{by}; {what_is_kept}. Run the same command again to carry "
+            "on.", err=True,
         )
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code)
 
 
 storage_option = click.option(
