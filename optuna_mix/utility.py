@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-# how far from 1 the weights given to step_mixtures may sum
-WEIGHTS_SUM_TOL = 1e-6
+from optuna_mix.samplers.fixed import SUM_TOLERANCE  # a user's mixture: sum 1 within 1e-6
+
 # the criteria's names in a sentence (others: "<name> criterion")
 CRITERION_WORDS = {"mean": "mean loss", "max": "worst-domain loss", "median": "median loss"}
 DEFAULT_STEP = 0.1
@@ -45,7 +45,7 @@ def step_mixtures(
     if not (math.isfinite(step) and 0 < step <= 1):
         raise ValueError(f"step must be in (0, 1], got {step}")
     w = np.array([float(weights[d]) for d in domains])
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or abs(w.sum() - 1) > WEIGHTS_SUM_TOL:
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or abs(w.sum() - 1) > SUM_TOLERANCE:
         raise ValueError(f"the weights must be >= 0 and sum to 1, got {dict(weights)}")
     i = domains.index(domain)
     others = np.arange(len(w)) != i

@@ -31,6 +31,7 @@ from optuna_mix.samplers._base import MixtureSampler
 from optuna_mix.samplers._simplex import Mixture, mixture_search_space
 from optuna_mix.samplers._startup import sequence_seed, startup_point
 from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
+from optuna_mix.samplers.fixed import SUM_TOLERANCE  # a mixture given by a user: sum 1 within 1e-6
 from optuna_mix.samplers.gp.acquisition import (
     MC_SAMPLES,
     N_RAW_SAMPLES,
@@ -49,8 +50,6 @@ from optuna_mix.samplers.gp.posterior import (
 from optuna_mix.samplers.gp.space import COORDINATES, Block, EncodedSpace, encoded_space
 
 PRIOR_MEANS = ("law", "constant")
-# how far from 1 the weights of a mixture given to predict() may sum
-WEIGHTS_SUM_TOL = 1e-6
 # Sobol start-up trials before the GP: lower regret at 8 and 16 trials than 2 or 8
 # (docs/benchmarks/gp-variants.md, "Start-up trials")
 N_STARTUP_TRIALS = 4
@@ -213,13 +212,17 @@ class SimplexGPSampler(MixtureSampler):
         return {n: params[n] for n in search_space if n in params}
 
     # -- recommendation ---------------------------------------------------------------------
-    def recommend(self, study: Study, *, among: str = "evaluated") -> Recommendation:
+    def recommend(
+        self, study: Study, *, scale: Any = None, among: str = "evaluated"
+    ) -> Recommendation:
         """The parameters the model believes best, with the predicted value and its std.
 
         ``among="evaluated"``: the completed trial with the best posterior mean (robust: the
         best observed value is biased by noise, this is not). ``among="all"``: the maximiser
         of the posterior mean over the whole space (may leave the evaluated mixtures).
+        ``scale`` (DESIGN.md's name) is for scale-aware studies, which do not exist yet.
         """
+        _refuse_scale("recommend()", scale)
         if among not in ("evaluated", "all"):
             raise ValueError(f"among must be 'evaluated' or 'all', not {among!r}")
         if study._is_multi_objective():
@@ -304,9 +307,7 @@ class SimplexGPSampler(MixtureSampler):
         """The fitted model of ``study`` (as :meth:`recommend` has it) and the rows of X of
         each list of mixtures; the caller's posterior reads run inside the same one-thread,
         seeded torch context."""
-        if scale is not None:
-            raise ValueError(f"{what}: this study has no scale parameter (scale= is for "
-                             f"scale-aware studies); call it without scale")
+        _refuse_scale(what, scale)
         if study._is_multi_objective():
             raise ValueError(f"{what} needs a single-objective study")
         search_space = self.infer_relative_search_space(study, None)  # type: ignore[arg-type]
@@ -356,6 +357,12 @@ def _best_evaluated(model: ConditionedGP, X: np.ndarray, composite: Composite | 
     return int(np.argmax(mean))
 
 
+def _refuse_scale(what: str, scale: Any) -> None:
+    if scale is not None:
+        raise ValueError(f"{what}: this study has no scale parameter (scale= is for "
+                         f"scale-aware studies); call it without scale")
+
+
 def _study_mixture(space: EncodedSpace, what: str) -> Block:
     """The block of the study's mixture: ``mix``, or its only mixture."""
     blocks = {b.mixture.name: b for b in space.mixture_blocks if b.mixture is not None}
@@ -391,7 +398,7 @@ def _weight_rows(block: Block, weights: Sequence[Mapping[str, float]], what: str
         if not np.all(np.isfinite(row)) or np.any(row < 0):
             raise ValueError(f"{what}: mixture {i} has a negative or non-finite weight")
         total = float(row.sum())
-        if not math.isclose(total, 1.0, rel_tol=0.0, abs_tol=WEIGHTS_SUM_TOL):
+        if not math.isclose(total, 1.0, rel_tol=0.0, abs_tol=SUM_TOLERANCE):
             raise ValueError(f"{what}: the weights of mixture {i} sum to {total:.9g}, not 1")
         rows.append(row / total)
     return np.array(rows).reshape(len(rows), len(domains))

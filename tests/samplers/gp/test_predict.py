@@ -214,3 +214,18 @@ def test_bad_input_is_a_one_line_value_error(study, call, message):
     with pytest.raises(ValueError, match=message) as info:
         call(SimplexGPSampler(seed=0), studies[study]())
     assert "\n" not in str(info.value)
+
+
+def test_recommend_takes_designs_scale_keyword_and_refuses_a_scale_for_now():
+    import optuna
+
+    from optuna_mix import suggest_mixture
+    from optuna_mix.samplers import SimplexGPSampler
+
+    sampler = SimplexGPSampler(seed=0, n_startup_trials=2)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: sum(w * w for w in suggest_mixture(t, ["a", "b", "c"]).values()),
+                   n_trials=4)
+    assert sampler.recommend(study, scale=None).weights == sampler.recommend(study).weights
+    with pytest.raises(ValueError, match="recommend\\(\\): this study has no scale parameter"):
+        sampler.recommend(study, scale=25e6)
