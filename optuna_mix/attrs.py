@@ -6,8 +6,10 @@ from optuna_mix.samplers.attrs import (
     LOSSES_ATTR,
     MIXTURE_ATTR,
     REGRET_ATTR,
+    RETRY_OF_ATTR,
     TRUE_VALUE_ATTR,
+    WORKER_ATTR,
 )
 
 __all__ = ["CONFIG_ATTR", "FAIL_REASON_ATTR", "LOSSES_ATTR", "MIXTURE_ATTR", "REGRET_ATTR",
-           "TRUE_VALUE_ATTR"]
+           "RETRY_OF_ATTR", "TRUE_VALUE_ATTR", "WORKER_ATTR"]

@@ -66,6 +66,16 @@ class StudyConfig:
         raw["sampler"] = {"name": sampler, **tables}
         return parse_config(raw)
 
+    def with_device(self, device: str | None) -> StudyConfig:
+        """This config training on ``device`` (``optimize --devices``): each worker its own."""
+        if device is None:
+            return self
+        if "device" not in self.objective_options:
+            raise ConfigError([f"--devices: objective {self.objective!r} trains no model, so it "
+                               "has no device to choose"])
+        raw = {**self.raw, "objective": {**self.raw.get("objective", {}), "device": device}}
+        return parse_config(raw, source="--devices")
+
     def to_json(self) -> str:
         return json.dumps(self.raw, sort_keys=False)
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from optuna_mix.attrs import (
     MIXTURE_ATTR,
     REGRET_ATTR,
     TRUE_VALUE_ATTR,
+    WORKER_ATTR,
 )
 from optuna_mix.criteria import apply_criterion
 from optuna_mix.mixture import suggest_mixture
@@ -48,12 +52,15 @@ class SurfaceEvaluator:
         options = config.objective_options
         self.criterion = config.criterion
         self.study_seed = config.seed
+        self.seconds = float(options["seconds"])
         seed = options["seed"] if options["seed"] is not None else config.seed
         self.surface: Surface = make_surface(
             options["family"], config.domain_names, seed=seed, noise=options["noise"]
         )
 
     def __call__(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:
+        if self.seconds:
+            time.sleep(self.seconds)  # a signal interrupts it, as it would interrupt training
         w = np.array([weights[d] for d in self.surface.domains])
         # the noise of a trial depends on the study's seed too: repeats over seeds differ
         rng = np.random.default_rng([self.surface.seed, self.study_seed, trial.number])
@@ -81,6 +88,10 @@ class MixtureObjective:
         self.evaluate = build_evaluator(config, Path(cache_dir))
 
     def __call__(self, trial: optuna.Trial) -> float:
+        # who runs it, written first: a stale trial's fail_reason names the silent worker
+        device = self.config.objective_options.get("device")
+        trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": os.getpid(),
+                                          "device": device})
         weights = suggest_mixture(trial, self.config.domain_names, name=MIXTURE_ATTR)
         try:
             losses = self.evaluate(trial, weights)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
+from optuna_mix.budget import SharedBudget
 from optuna_mix.config import StudyConfig, parse_config
 from optuna_mix.attrs import CONFIG_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
@@ -130,28 +132,33 @@ def optimize(
     cache_dir: Path | str = ".optuna-mix-cache",
     show_progress: bool = True,
     dashboard_every: int = 0,
+    device: str | None = None,
 ) -> int:
     """Run trials; returns how many finished in this call.
 
     With ``n_trials`` this worker runs that many trials. Without it, workers share the config's
-    budget: they stop once the study holds ``n_trials`` finished trials, so rerunning after an
-    interruption carries on where the study stopped. ``dashboard_every > 0`` refreshes the
-    report's figures and note in optuna-dashboard every that many complete trials.
+    budget exactly (:mod:`optuna_mix.budget`): together they finish ``n_trials`` trials, and
+    rerunning after an interruption carries on where the study stopped. ``device`` overrides
+    the objective's ``device`` for this worker. ``dashboard_every > 0`` refreshes the report's
+    figures and note in optuna-dashboard every that many complete trials.
     """
     study = mix.study
     before = mix.finished
     callbacks: list = []
+    objective: Callable[[optuna.Trial], float] = MixtureObjective(
+        mix.config.with_device(device), cache_dir=cache_dir)
     if n_trials is None:
         budget = mix.config.n_trials
         remaining = budget - before
         if remaining <= 0:
             return 0
-        callbacks.append(optuna.study.MaxTrialsCallback(budget, states=FINISHED))
+        shared = SharedBudget(budget, timeout=timeout)
+        callbacks.append(shared)
+        objective = _admitted(objective, shared)
         bar_total, bar_initial = budget, before
     else:
         remaining = n_trials
         bar_total, bar_initial = n_trials, 0
-    objective = MixtureObjective(mix.config, cache_dir=cache_dir)
     refresh = None
     if dashboard_every > 0:
         from optuna_mix.report import DashboardRefresh
@@ -170,7 +177,7 @@ def optimize(
         with stop_on_signals():
             study.optimize(
                 objective,
-                n_trials=remaining,
+                n_trials=remaining,  # at most this many tries, failed ones included
                 timeout=timeout,
                 callbacks=callbacks,
                 catch=(ValueError, RuntimeError),
@@ -181,6 +188,18 @@ def optimize(
     if refresh is not None and mix.finished > before:
         refresh.refresh_if_due(study)  # where this worker left the study, if cheap enough
     return mix.finished - before
+
+
+def _admitted(
+    objective: Callable[[optuna.Trial], float], shared: SharedBudget
+) -> Callable[[optuna.Trial], float]:
+    """``objective``, run only on trials that hold a slot of the shared budget."""
+
+    def run(trial: optuna.Trial) -> float:
+        shared.admit(trial)  # raises BudgetTaken: the trial FAILs untrained, the worker stops
+        return objective(trial)
+
+    return run
 
 
 def _has_complete(study: optuna.Study) -> bool:

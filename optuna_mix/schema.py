@@ -175,6 +175,8 @@ SURFACE_KEYS = keys(
     Key("noise", (float,), 0.0, "std of the run-to-run noise on the mean criterion",
         check=_NON_NEGATIVE),
     Key("seed", (int,), None, "seed that draws the surface (default: [study] seed)"),
+    Key("seconds", (float,), 0.0, "seconds each trial takes, as if training: rehearse many "
+        "workers, kills and restarts on a surface", check=_NON_NEGATIVE),
 )
 
 

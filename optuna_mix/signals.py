@@ -30,16 +30,25 @@ class Interrupted(KeyboardInterrupt):
         return EXIT_CODES[self.signal_name]
 
 
-def _raise(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signal.Signals(signum).name)
-
-
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` while inside (main thread only)."""
+    """SIGINT and SIGTERM raise :class:`Interrupted` while inside (main thread only).
+
+    Only the first signal raises: a scheduler that sends SIGTERM twice, or a Ctrl-C that
+    reaches a worker both from the terminal and from its ``--jobs`` parent, must not interrupt
+    the code that is marking the trial FAIL, or the trial would be left RUNNING.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    raised: list[str] = []
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        if raised:
+            return
+        raised.append(signal.Signals(signum).name)
+        raise Interrupted(raised[0])
+
     previous = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

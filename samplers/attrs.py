@@ -15,6 +15,9 @@ sampler must read them without importing the glue (DESIGN.md: dependency directi
 | ``REGRET_ATTR``    | trial user attr       | analytic surfaces: the noise-free regret of the      |
 |                    |                       | trial's mixture (``TRUE_VALUE_ATTR``: its value)     |
 | ``CONFIG_ATTR``    | study user attr       | the study's config as parsed TOML, for every worker  |
+| ``WORKER_ATTR``    | trial user attr       | who ran the trial: ``{"host", "pid", "device"}``,    |
+|                    |                       | so a failed or stale trial names its machine         |
+| ``RETRY_OF_ATTR``  | trial user attr       | the number of the stale trial this one reruns        |
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ FAIL_REASON_ATTR = "fail_reason"
 REGRET_ATTR = "regret"
 TRUE_VALUE_ATTR = "true_value"
 CONFIG_ATTR = "optuna_mix.config"
+WORKER_ATTR = "worker"
+RETRY_OF_ATTR = "retry_of"
 
 __all__ = ["CONFIG_ATTR", "FAIL_REASON_ATTR", "LOSSES_ATTR", "MIXTURE_ATTR", "REGRET_ATTR",
-           "TRUE_VALUE_ATTR"]
+           "RETRY_OF_ATTR", "TRUE_VALUE_ATTR", "WORKER_ATTR"]

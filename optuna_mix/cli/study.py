@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -18,7 +19,7 @@ from optuna_mix.cli.common import (
     user_errors,
 )
 from optuna_mix.config import load_config
-from optuna_mix.storage import open_storage
+from optuna_mix.storage import DEFAULT_STORAGE, open_storage
 
 
 @click.group()
@@ -90,6 +91,11 @@ def create(
 @click.option("--dashboard-every", type=click.IntRange(min=0), default=5, show_default=True,
               metavar="N", help="Refresh the figures and note in optuna-dashboard every N "
               "complete trials (0: never).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Worker processes to start on the study; they share its budget exactly.")
+@click.option("--devices", "devices_text", default=None, metavar="LIST",
+              help="Comma-separated devices (cpu, cuda, cuda:N), one per job, round robin "
+              "[default: the config's [objective] device].")
 @user_errors
 def optimize(
     study_name: str,
@@ -101,25 +107,69 @@ def optimize(
     heartbeat_interval: int | None,
     grace_period: int | None,
     dashboard_every: int,
+    jobs: int,
+    devices_text: str | None,
 ) -> None:
-    """Run trials of a study (any number of workers may run this at once)."""
+    """Run trials of a study (any number of workers, here or on other machines, at once)."""
     from optuna_mix.runner import load_mix_study, optimize as run_optimize
     from optuna_mix.schema import heartbeat_problem
+    from optuna_mix.workers import assign_devices, parse_devices
 
     config = load_mix_study(study_name, open_storage(storage)).config
     given = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
     settings = {**config.storage_options, **{k: v for k, v in given.items() if v is not None}}
     if problem := heartbeat_problem(settings, where="--heartbeat-interval/--grace-period:"):
         raise UserError(problem)
+    pool = assign_devices(jobs, parse_devices(devices_text))
+    for device in {job.device for job in pool if job.device is not None}:
+        _check_device(config, device)
+    if jobs > 1:
+        worker_args = ["--study-name", study_name, "--storage", storage or DEFAULT_STORAGE,
+                       "--cache-dir", cache_dir, "--dashboard-every", str(dashboard_every),
+                       *(f"--{k.replace('_', '-')}={v}" for k, v in given.items() if v is not None),
+                       *([f"--n-trials={n_trials}"] if n_trials is not None else []),
+                       *([f"--timeout={timeout}"] if timeout is not None else [])]
+        _optimize_jobs(load_mix_study(study_name, open_storage(storage)), pool, worker_args,
+                       progress=progress and n_trials is None)
+        return
     # the storage again, with this study's heartbeat settings (its config lives in it)
     mix = load_mix_study(study_name, open_storage(storage, **settings), worker_seed_offset=True)
     with exit_on_interrupt("the running trial is marked FAIL, finished trials are kept"):
         ran = run_optimize(
             mix, n_trials=n_trials, timeout=timeout, cache_dir=Path(cache_dir),
-            show_progress=progress, dashboard_every=dashboard_every,
+            show_progress=progress, dashboard_every=dashboard_every, device=pool[0].device,
         )
     click.echo(f"{ran} trials finished in this run; the study now has {mix.finished}.")
     _print_best(mix)
+
+
+def _check_device(config, device: str) -> None:
+    """A device the objective can train on here, or a one-line error before any job starts."""
+    config.with_device(device)  # the objective has a device and the name is well-formed
+    from optuna_mix.trainers import resolve_device
+
+    resolve_device(device)  # e.g. cuda on a machine without CUDA: ValueError, exit 2
+
+
+def _optimize_jobs(mix, pool, worker_args: list[str], *, progress: bool) -> None:
+    from optuna_mix.workers import run_jobs
+
+    before = mix.finished
+    result = run_jobs(pool, worker_args, study=mix.study, budget=mix.config.n_trials,
+                      show_progress=progress)
+    if result.signal_name is not None:
+        click.echo(f"optuna-mix: interrupted by {result.signal_name}; every job marked its "
+                   "running trial FAIL, finished trials are kept. Run the same command again "
+                   "to carry on.", err=True)
+        sys.exit(result.exit_code)
+    failed = [(job, code) for job, code in zip(pool, result.exit_codes) if code != 0]
+    click.echo(f"{mix.finished - before} trials finished in this run by {len(pool)} jobs; "
+               f"the study now has {mix.finished}.")
+    _print_best(mix)
+    if failed:
+        listed = ", ".join(f"{job.label} exited {code}" for job, code in failed)
+        click.echo(f"optuna-mix: error: {listed} (see its lines above)", err=True)
+        sys.exit(result.exit_code)
 
 
 def _print_best(mix) -> None:
