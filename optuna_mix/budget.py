@@ -8,7 +8,8 @@ trial, a retry or an enqueued mixture, is always taken before a new one is made)
 
 - a trial starts training only if the finished trials plus the RUNNING ones numbered below it
   leave it a slot; otherwise it is FAILed at once, untrained, with the reason (a race between
-  workers asking for the last slot at the same moment, the only case that gets this far);
+  workers asking for the last slot at the same moment, the only case that gets this far),
+  and the worker goes on as after any trial:
 - after each trial a worker stops if the study is full; if the remaining slots are all held
   by other workers' RUNNING trials, it waits for them rather than leave: should one of them
   fail, or its worker be killed (its heartbeat goes stale and the trial is retried), this
@@ -26,6 +27,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.attrs import FAIL_REASON_ATTR
+from optuna_mix.signals import interruptible
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 POLL_SECONDS = 1.0  # a waiting worker reads two counts per poll: cheap for any database
@@ -69,16 +71,21 @@ class SharedBudget:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.waited = 0.0  # seconds this worker spent waiting on other workers' last trials
 
+    def refusal(self, study: optuna.Study, number: int) -> str | None:
+        """Why trial ``number`` may not train, or None when it holds a slot."""
+        slots = count_slots(study, below=number)
+        if slots.free(self.budget) > 0:
+            return None
+        return (f"not run: the study's budget of {self.budget} trials was already held by "
+                f"{slots.finished} finished and {slots.running} running trials")
+
     def admit(self, trial: optuna.Trial) -> None:
         """Raise :class:`BudgetTaken` (after writing why) unless ``trial`` holds a slot."""
-        slots = count_slots(trial.study, below=trial.number)
-        if slots.free(self.budget) > 0:
+        reason = self.refusal(trial.study, trial.number)
+        if reason is None:
             return
-        reason = (f"not run: the study's budget of {self.budget} trials was already held by "
-                  f"{slots.finished} finished and {slots.running} running trials")
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
-        trial.study.stop()
-        raise BudgetTaken(reason)
+        raise BudgetTaken(reason)  # then the callback stops this worker, or waits (see above)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """After each trial: stop when the study is full, wait while others hold the rest."""
@@ -94,5 +101,6 @@ class SharedBudget:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 study.stop()  # --timeout: this worker's time is up, others finish the rest
                 break
-            time.sleep(self.poll_seconds)
+            with interruptible():  # no trial of this worker is in flight: a signal may stop it
+                time.sleep(self.poll_seconds)
         self.waited += time.monotonic() - started

@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 
 from optuna_mix.budget import SharedBudget
 from optuna_mix.config import StudyConfig, parse_config
-from optuna_mix.attrs import CONFIG_ATTR, MIXTURE_ATTR
+from optuna_mix.attrs import CONFIG_ATTR, FAIL_REASON_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
-from optuna_mix.signals import stop_on_signals
+from optuna_mix.signals import Interrupted, interruptible, stop_on_signals
 from optuna_mix.catalogue import get_approach
 from optuna_mix.samplers import declare_mixture
 
@@ -159,6 +159,7 @@ def optimize(
     else:
         remaining = n_trials
         bar_total, bar_initial = n_trials, 0
+    objective = _interruptible(objective)
     refresh = None
     if dashboard_every > 0:
         from optuna_mix.report import DashboardRefresh
@@ -174,7 +175,7 @@ def optimize(
         bar = ProgressBar(bar_total, bar_initial, best)
         callbacks.append(bar)
     try:
-        with stop_on_signals():
+        with stop_on_signals(study):
             study.optimize(
                 objective,
                 n_trials=remaining,  # at most this many tries, failed ones included
@@ -188,6 +189,22 @@ def optimize(
     if refresh is not None and mix.finished > before:
         refresh.refresh_if_due(study)  # where this worker left the study, if cheap enough
     return mix.finished - before
+
+
+def _interruptible(objective: Callable[[optuna.Trial], float]) -> Callable[[optuna.Trial], float]:
+    """``objective``, where SIGINT/SIGTERM may raise (:mod:`optuna_mix.signals`)."""
+
+    def run(trial: optuna.Trial) -> float:
+        try:
+            with interruptible():
+                return objective(trial)
+        except Interrupted as e:
+            if FAIL_REASON_ATTR not in trial.user_attrs:  # not yet training
+                trial.set_user_attr(FAIL_REASON_ATTR, f"interrupted by {e.signal_name} before "
+                                    "training")
+            raise
+
+    return run
 
 
 def _admitted(

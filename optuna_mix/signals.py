@@ -5,6 +5,13 @@ process at once and leaves the trial RUNNING until another worker's heartbeat ch
 minutes later; here it raises :class:`Interrupted` in the main thread instead, which Optuna
 treats like Ctrl-C: the trial is marked FAIL (the objective records ``fail_reason``), the
 finished trials stay, and the command exits 130 (SIGINT) or 143 (SIGTERM).
+
+A signal may only raise where no trial would be left behind RUNNING: inside the objective
+(Optuna then tells the trial FAIL) and where no trial is in flight (a worker waiting for the
+study's last trials). Those places are marked :func:`interruptible`. Anywhere else (Optuna
+creating a trial and running the sampler, or telling the result) the signal is held: the
+study is asked to stop, and the signal is raised at the next interruptible place or when
+the run ends, whichever comes first.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import FrameType
+
+import optuna
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report
 
@@ -30,28 +40,63 @@ class Interrupted(KeyboardInterrupt):
         return EXIT_CODES[self.signal_name]
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` while inside (main thread only).
+@dataclass
+class _State:
+    study: optuna.Study | None = None
+    armed: bool = False  # inside an interruptible() block
+    held: str | None = None  # a signal that came where it could not raise
+    raised: bool = False  # only the first signal raises
 
-    Only the first signal raises: a scheduler that sends SIGTERM twice, or a Ctrl-C that
-    reaches a worker both from the terminal and from its ``--jobs`` parent, must not interrupt
-    the code that is marking the trial FAIL, or the trial would be left RUNNING.
-    """
+
+_state: _State | None = None  # set by stop_on_signals, in the main thread
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    state = _state
+    if state is None or state.raised:
+        return  # a second SIGTERM (schedulers repeat it) must not interrupt the FAIL write
+    name = signal.Signals(signum).name
+    if state.armed:
+        state.raised = True
+        raise Interrupted(name)
+    state.held = state.held or name
+    if state.study is not None:
+        with contextlib.suppress(RuntimeError):  # outside Study.optimize's loop
+            state.study.stop()  # no further trial; the held signal raises where it can
+
+
+@contextlib.contextmanager
+def stop_on_signals(study: optuna.Study | None = None) -> Iterator[None]:
+    """SIGINT and SIGTERM stop ``study``'s run with :class:`Interrupted` (main thread only)."""
+    global _state
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    raised: list[str] = []
-
-    def _raise(signum: int, frame: FrameType | None) -> None:
-        if raised:
-            return
-        raised.append(signal.Signals(signum).name)
-        raise Interrupted(raised[0])
-
-    previous = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM)}
+    state = _State(study=study)
+    outer, _state = _state, state
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _state = outer
+    if state.held is not None and not state.raised:
+        raise Interrupted(state.held)  # held until the run ended: exit as the signal asked
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """A place where a signal may raise: a held one raises on entry."""
+    state = _state
+    if state is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if state.held is not None and not state.raised:
+        state.raised = True
+        raise Interrupted(state.held)
+    state.armed = True
+    try:
+        yield
+    finally:
+        state.armed = False
