@@ -8,13 +8,15 @@ qLogNEI (``X_pending``) lets parallel workers propose different mixtures.
 
 from __future__ import annotations
 
+import datetime
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from optuna.study import Study
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.samplers._base import running_trials
 from optuna_mix.samplers._simplex import PROPOSAL_PREFIX
@@ -22,6 +24,10 @@ from optuna_mix.samplers.gp.space import EncodedSpace
 
 RELATIVE_PREFIX = "optuna_mix:gp:relative:"
 CHUNK = 2000  # RDB storages keep system attr values in 2048-character columns
+# A GP proposal takes about 1 s at 64 trials and a few at 200 (docs/benchmarks/gp-timing.md):
+# an earlier running trial with no point after this long is not being proposed by a GP.
+PROPOSAL_WAIT_SECONDS = 15.0
+POLL_SECONDS = 0.1
 
 
 def pending_points(study: Study, trial: FrozenTrial, space: EncodedSpace) -> np.ndarray:
@@ -33,6 +39,34 @@ def pending_points(study: Study, trial: FrozenTrial, space: EncodedSpace) -> np.
         if space.has_all(params):
             rows.append(space.encode(params))
     return np.array(rows) if rows else np.zeros((0, space.dim))
+
+
+def wait_for_earlier_proposals(
+    study: Study, trial: FrozenTrial, space: EncodedSpace,
+    timeout: float = PROPOSAL_WAIT_SECONDS,
+) -> float:
+    """Wait until the running trials numbered below ``trial`` have their points; the seconds.
+
+    Workers that ask at the same moment fit the same data, and a point is no pending point
+    until it is stored: without this wait they propose (nearly) the same mixture. Only trials
+    started within ``timeout`` count (an older one without a point is run by something else,
+    an enqueued mixture say), and a study asked to stop (a signal) stops the wait.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < timeout and not getattr(study, "_stop_flag", False):
+        now = datetime.datetime.now()
+        running = study._storage.get_all_trials(
+            study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        waiting_on = [
+            t for t in running
+            if t.number < trial.number and t.datetime_start is not None
+            and (now - t.datetime_start).total_seconds() < timeout
+            and not space.has_all(_stored_params(t, space))
+        ]
+        if not waiting_on:
+            break
+        time.sleep(POLL_SECONDS)
+    return time.monotonic() - started
 
 
 def store_proposal(
@@ -61,7 +95,7 @@ def _mixture_names(space: EncodedSpace) -> set[str]:
 def _stored_params(trial: FrozenTrial, space: EncodedSpace) -> dict[str, Any]:
     """A running trial's parameters: the proposals kept for it, then those set so far."""
     attrs = trial.system_attrs
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = dict(attrs.get("fixed_params") or {})  # an enqueued trial's
     chunks, i = [], 0
     while (chunk := attrs.get(f"{RELATIVE_PREFIX}{i}")) is not None:
         chunks.append(chunk)

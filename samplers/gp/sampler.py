@@ -41,7 +41,11 @@ from optuna_mix.samplers.gp.acquisition import (
 )
 from optuna_mix.samplers.gp.law import hands_over
 from optuna_mix.samplers.gp.model import Composite, GPFitter, fit_key, training_data
-from optuna_mix.samplers.gp.pending import pending_points, store_proposal
+from optuna_mix.samplers.gp.pending import (
+    pending_points,
+    store_proposal,
+    wait_for_earlier_proposals,
+)
 from optuna_mix.samplers.gp.posterior import (
     ConditionedGP,
     posterior_change_mean_std,
@@ -191,11 +195,12 @@ class SimplexGPSampler(MixtureSampler):
             return super().sample_relative(study, trial, search_space)
 
         rng = np.random.default_rng([self._base_seed, trial.number])
-        X_pending = pending_points(study, trial, space)
         search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,
                       mc_samples=self._mc_samples, composite=composite)
         with _one_thread(), _torch_seeded(rng):
             gp = self._fit(study, space, X, y)
+            wait_for_earlier_proposals(study, trial, space)  # fits in parallel, proposes in turn
+            X_pending = pending_points(study, trial, space)
             x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
             if hands_over(gp, x, X):
                 # the law-prior model sees nothing better than a mixture it has run: where
