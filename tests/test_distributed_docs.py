@@ -2,8 +2,9 @@
 
 The script is run as SLURM would run one array task, the Job's container command as
 Kubernetes would start it (its env, the Secret given here, ``$(VAR)`` expanded), both on
-surface studies in a SQLite file; two array tasks at once share one budget in PostgreSQL
-where the server is reachable. The files shown on the page must be the files.
+surface studies in a SQLite file; two array tasks at once share one budget in a fresh
+PostgreSQL database (after the page's one create by hand) where the server is reachable.
+The files shown on the page must be the files.
 """
 
 from __future__ import annotations
@@ -14,21 +15,24 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import yaml
 from optuna.trial import TrialState
 
 from helpers import DOMAINS, REPO, running_in_ci
 from optuna_mix.attrs import FAIL_REASON_ATTR, RETRY_OF_ATTR
-from optuna_mix.storage import StorageError, open_storage
+from optuna_mix.storage import open_storage
 
 PAGE = REPO / "docs" / "distributed.md"
 SLURM = REPO / "docs" / "distributed" / "slurm-workers.sh"
 K8S = REPO / "docs" / "distributed" / "k8s-workers.yaml"
-PG_URL = os.environ.get("OPTUNA_MIX_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/test")
+PG_ADMIN = os.environ.get("OPTUNA_MIX_TEST_POSTGRES",
+                          "postgresql+psycopg://root@127.0.0.1:5432/postgres")
 BIN = str(Path(sys.executable).parent)  # where this environment's `optuna-mix` is
 
 
@@ -107,34 +111,50 @@ def test_slurm_script_names_what_is_missing(tmp_path):
     assert "OPTUNA_MIX_STORAGE" in result.stderr
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> str:
-    try:  # opening it makes Optuna's tables, as the page's one create by hand does
-        optuna.get_all_study_summaries(open_storage(PG_URL), include_best_trial=False)
-    except StorageError as e:
-        if running_in_ci():
-            pytest.fail(f"PostgreSQL is part of CI and must be reachable: {e}")
-        pytest.skip(f"PostgreSQL not reachable: {e}")
-    return PG_URL
-
-
-def test_two_slurm_tasks_share_the_budget_exactly_in_postgres(pg_url, tmp_path):
-    name = f"slurm-{uuid.uuid4().hex[:10]}"
-    config = surface_config(tmp_path / "surface.toml", n_trials=8, seconds=0.2)
-    env = environment(OPTUNA_MIX_STORAGE=pg_url, OPTUNA_MIX_CONFIG=str(config),
-                      OPTUNA_MIX_STUDY=name)
-    tasks = [run_task(i, env, tmp_path) for i in range(2)]  # both create, both optimize
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server (as tests/test_servers.py), dropped after."""
+    admin_url = sqlalchemy.engine.make_url(PG_ADMIN)
+    engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"omx_{uuid.uuid4().hex[:12]}"
     try:
-        for task in tasks:
-            out, _ = task.communicate(timeout=180)
-            assert task.returncode == 0, out
-        study = optuna.load_study(study_name=name, storage=open_storage(pg_url))
-        assert len(finished(study)) == 8  # exactly the budget, not one more
-        assert not study.get_trials(states=(TrialState.RUNNING,))
-        for t in study.get_trials(states=(TrialState.FAIL,)):  # only a lost race for a slot
-            assert t.user_attrs[FAIL_REASON_ATTR].startswith("not run:")
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    except sqlalchemy.exc.OperationalError as e:
+        engine.dispose()
+        reason = f"PostgreSQL at {admin_url.host}:{admin_url.port} not reachable: {e.orig}"
+        if running_in_ci():
+            pytest.fail(f"PostgreSQL is part of CI and must be reachable: {reason}")
+        pytest.skip(reason)
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
-        optuna.delete_study(study_name=name, storage=open_storage(pg_url))
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
+        engine.dispose()
+
+
+def test_two_slurm_tasks_share_the_budget_exactly_in_postgres(pg_database, tmp_path):
+    config = surface_config(tmp_path / "surface.toml", n_trials=8, seconds=0.2)
+    env = environment(OPTUNA_MIX_STORAGE=pg_database, OPTUNA_MIX_CONFIG=str(config),
+                      OPTUNA_MIX_STUDY="slurm")
+    # the page's first time on an empty database: the script's create line once, by hand
+    (create_line,) = [line for line in SLURM.read_text().splitlines()
+                      if line.startswith("optuna-mix study create")]
+    made = subprocess.run(["bash", "-c", create_line], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120,
+                          env={**env, "CONFIG": str(config), "STUDY": "slurm",
+                               "STORAGE": pg_database})
+    assert made.returncode == 0, made.stderr
+    tasks = [run_task(i, env, tmp_path) for i in range(2)]  # both create again, both optimize
+    for task in tasks:
+        out, _ = task.communicate(timeout=180)
+        assert task.returncode == 0, out
+    study = optuna.load_study(study_name="slurm", storage=open_storage(pg_database))
+    assert len(finished(study)) == 8  # exactly the budget, not one more
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    for t in study.get_trials(states=(TrialState.FAIL,)):  # only a lost race for a slot
+        assert t.user_attrs[FAIL_REASON_ATTR].startswith("not run:")
 
 
 # -- the Kubernetes Job -------------------------------------------------------------------------
