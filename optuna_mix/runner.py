@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from optuna_mix.catalogue import get_approach
 from optuna_mix.samplers import declare_mixture
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+_log = logging.getLogger("optuna_mix")
 
 
 class StudyNotFound(LookupError):
@@ -159,7 +162,7 @@ def optimize(
     else:
         remaining = n_trials
         bar_total, bar_initial = n_trials, 0
-    objective = _interruptible(objective)
+    tracked = _Tracked(_interruptible(objective))
     refresh = None
     if dashboard_every > 0:
         from optuna_mix.report import DashboardRefresh
@@ -174,21 +177,56 @@ def optimize(
         best = study.best_value if before and _has_complete(study) else None
         bar = ProgressBar(bar_total, bar_initial, best)
         callbacks.append(bar)
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         with stop_on_signals(study):
-            study.optimize(
-                objective,
-                n_trials=remaining,  # at most this many tries, failed ones included
-                timeout=timeout,
-                callbacks=callbacks,
-                catch=(ValueError, RuntimeError),
-            )
+            while tracked.tries < remaining:
+                try:
+                    study.optimize(
+                        tracked,
+                        n_trials=remaining - tracked.tries,  # failed tries count too
+                        timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                        callbacks=callbacks,
+                        catch=(ValueError, RuntimeError),
+                    )
+                    break
+                except Exception:
+                    if (reason := _failed_elsewhere(study, tracked.number)) is None:
+                        raise
+                    _log.warning("trial %d was failed by another worker while this one was "
+                                 "stalled (%s); its result is dropped, carrying on",
+                                 tracked.number, reason)
     finally:
         if bar is not None:
             bar.close()
     if refresh is not None and mix.finished > before:
         refresh.refresh_if_due(study)  # where this worker left the study, if cheap enough
     return mix.finished - before
+
+
+class _Tracked:
+    """The objective, counting this worker's tries and remembering its latest trial."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], float]) -> None:
+        self.objective = objective
+        self.tries = 0
+        self.number: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.tries += 1
+        self.number = trial.number
+        return self.objective(trial)
+
+
+def _failed_elsewhere(study: optuna.Study, number: int | None) -> str | None:
+    """Why trial ``number`` was failed by another worker (its heartbeat went stale while
+    this process was paused: SIGSTOP, a swapped-out or frozen VM), or None."""
+    if number is None:
+        return None
+    trial = study._storage.get_trial(
+        study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+    reason = trial.user_attrs.get(FAIL_REASON_ATTR, "")
+    return reason if trial.state == TrialState.FAIL and reason.startswith("no heartbeat") else None
 
 
 def _interruptible(objective: Callable[[optuna.Trial], float]) -> Callable[[optuna.Trial], float]:

@@ -19,6 +19,8 @@ installed (mysqlclient, which needs a C client library to build), else the extra
 
 from __future__ import annotations
 
+import random
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 
 from optuna_mix.attrs import FAIL_REASON_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from optuna_mix.schema import GRACE_PERIOD, HEARTBEAT_INTERVAL
@@ -171,15 +173,38 @@ def open_storage(
     url = url or DEFAULT_STORAGE
     resolved = resolve_url(url)
     shown = resolved.render_as_string(hide_password=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: stable in practice
-            return MixRDBStorage(
-                resolved.render_as_string(hide_password=False),
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=1),
-            )
-    except Exception as e:  # SQLAlchemy: refused connection, missing database ...
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StorageError(f"cannot open storage {shown!r}: {message}") from None
+    for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats: stable
+                return MixRDBStorage(
+                    resolved.render_as_string(hide_password=False),
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=1),
+                )
+        except Exception as e:  # SQLAlchemy: refused connection, missing database ...
+            if _lost_schema_race(e) and attempt + 1 < SCHEMA_RACE_ATTEMPTS:
+                time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
+                continue  # another worker made the tables meanwhile: they exist now
+            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StorageError(f"cannot open storage {shown!r}: {message}") from None
+    raise AssertionError("unreachable")
+
+
+def close_storage(storage: optuna.storages.BaseStorage) -> None:
+    """Give back a storage's pooled connections now rather than at garbage collection (each
+    idle RDB storage keeps its connections open: docs/benchmarks/pg-connections.md)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+# Workers that open a new database at the same moment race to make Optuna's tables; the
+# losers see a duplicate-key or already-exists error, and a second try finds the tables.
+SCHEMA_RACE_ATTEMPTS = 5
+
+
+def _lost_schema_race(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, IntegrityError) or "already exists" in text or "duplicate" in text

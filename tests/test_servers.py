@@ -163,3 +163,16 @@ def test_four_workers_one_killed_one_terminated_lose_no_trial(database, tmp_path
               if t.number not in (lost.number, stopped.number)]
     for t in others:  # anything else failed is a refused race for the last slot, untrained
         assert t.user_attrs[FAIL_REASON_ATTR].startswith("not run: the study's budget")
+
+
+def test_workers_that_create_one_study_at_once_on_a_new_database_all_succeed(database,
+                                                                              tmp_path):
+    """Each SLURM task may run `study create --load-if-exists`: the first opens race to make
+    Optuna's tables, and the losers try again instead of failing."""
+    config = slow_config(tmp_path, seconds=0.0, n_trials=4)
+    creates = [cli("study", "create", "--config", config, "--storage", database,
+                   "--study-name", "together", "--load-if-exists", cwd=tmp_path)
+               for _ in range(4)]
+    for c in creates:
+        assert c.wait(timeout=120) == 0, c.stderr.read()
+    assert optuna.get_all_study_names(database) == ["together"]

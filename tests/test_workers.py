@@ -185,3 +185,45 @@ def test_four_gp_workers_never_train_the_same_mixture_at_once(tmp_path):
     smallest = min(float(np.abs(np.subtract(mixture(a), mixture(b))).sum())
                    for a, b in concurrent)
     assert smallest > 0.05, smallest
+
+
+def test_a_stalled_worker_whose_trial_was_failed_meanwhile_carries_on(tmp_path):
+    """SIGSTOP past the grace period (a frozen VM, a swapped-out node): another worker fails
+    the silent trial and reruns its mixture; the stalled one, resumed, drops its result
+    with a warning and goes on, and the budget still ends exact."""
+    config = write_slow_config(tmp_path / "slow.toml", seconds=3.0, n_trials=4)
+    assert cli("study", "create", "--config", config, cwd=tmp_path).returncode == 0
+    storage = f"sqlite:///{tmp_path / 'optuna-mix.db'}"
+    worker = ["study", "optimize", "--study-name", "surface-powerlaw5", "--no-progress",
+              "--heartbeat-interval", "1", "--grace-period", "2"]
+    stalled = subprocess.Popen([sys.executable, "-m", "optuna_mix.cli", *worker],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        study = optuna.load_study(study_name="surface-powerlaw5", storage=storage)
+        if any(len(t.params) == len(DOMAINS) for t in
+               study.get_trials(states=(TrialState.RUNNING,))):
+            break
+        time.sleep(0.1)
+    stalled.send_signal(signal.SIGSTOP)
+    time.sleep(3)  # past the grace period
+    other = subprocess.Popen([sys.executable, "-m", "optuna_mix.cli", *worker], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while time.time() < deadline:  # the other worker has failed the silent trial
+        study = optuna.load_study(study_name="surface-powerlaw5", storage=storage)
+        if study.get_trials(states=(TrialState.FAIL,)):
+            break
+        time.sleep(0.1)
+    stalled.send_signal(signal.SIGCONT)
+    _, stalled_err = stalled.communicate(timeout=120)
+    _, other_err = other.communicate(timeout=120)
+    assert stalled.returncode == 0, stalled_err
+    assert other.returncode == 0, other_err
+    assert "was failed by another worker while this one was stalled" in stalled_err
+    study = optuna.load_study(study_name="surface-powerlaw5", storage=storage)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    (failed,) = [t for t in study.get_trials(states=(TrialState.FAIL,))
+                 if not t.user_attrs[FAIL_REASON_ATTR].startswith("not run:")]
+    assert failed.user_attrs[FAIL_REASON_ATTR].startswith("no heartbeat for 2 s")

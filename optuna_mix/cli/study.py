@@ -19,7 +19,7 @@ from optuna_mix.cli.common import (
     user_errors,
 )
 from optuna_mix.config import load_config
-from optuna_mix.storage import DEFAULT_STORAGE, open_storage
+from optuna_mix.storage import DEFAULT_STORAGE, close_storage, open_storage
 
 
 @click.group()
@@ -115,7 +115,8 @@ def optimize(
     from optuna_mix.schema import heartbeat_problem
     from optuna_mix.workers import assign_devices, parse_devices
 
-    config = load_mix_study(study_name, open_storage(storage)).config
+    first = open_storage(storage)
+    config = load_mix_study(study_name, first).config
     given = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
     settings = {**config.storage_options, **{k: v for k, v in given.items() if v is not None}}
     if problem := heartbeat_problem(settings, where="--heartbeat-interval/--grace-period:"):
@@ -129,10 +130,11 @@ def optimize(
                        *(f"--{k.replace('_', '-')}={v}" for k, v in given.items() if v is not None),
                        *([f"--n-trials={n_trials}"] if n_trials is not None else []),
                        *([f"--timeout={timeout}"] if timeout is not None else [])]
-        _optimize_jobs(load_mix_study(study_name, open_storage(storage)), pool, worker_args,
+        _optimize_jobs(load_mix_study(study_name, first), pool, worker_args,
                        progress=progress and n_trials is None)
         return
     # the storage again, with this study's heartbeat settings (its config lives in it)
+    close_storage(first)
     mix = load_mix_study(study_name, open_storage(storage, **settings), worker_seed_offset=True)
     with exit_on_interrupt("the running trial is marked FAIL, finished trials are kept"):
         ran = run_optimize(
