@@ -48,8 +48,10 @@ class Slots:
 
 def count_slots(study: optuna.Study, *, below: int | None = None) -> Slots:
     """Finished trials and RUNNING ones (those numbered below ``below`` where given)."""
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    # the RDB storage itself, not Optuna's cache around it: its COUNT reads no finished trial
+    storage = getattr(study._storage, "_backend", study._storage)
+    finished = storage.get_n_trials(study._study_id, FINISHED)
+    running = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
     held = sum(1 for t in running if below is None or t.number < below)
     return Slots(finished, held)
 

@@ -27,7 +27,10 @@ from typing import Any
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+import sqlalchemy
 from optuna.storages import RDBStorage
+from optuna.storages._rdb import models  # Optuna's schema, for counting in SQL
+from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
@@ -116,12 +119,26 @@ def _imports(url: URL) -> bool:
 
 
 class MixRDBStorage(RDBStorage):
-    """Optuna's RDBStorage that writes why a stale trial is failed before it is failed.
+    """Optuna's RDBStorage that writes why a stale trial is failed, and counts in SQL.
 
     Optuna's ``fail_stale_trials`` asks the storage for the stale trials, then marks them FAIL;
     a finished trial's attrs can no longer be written, so the reason (and the worker that went
     silent) is stored here, between the two steps, while the trial is still RUNNING.
+    ``get_n_trials`` is a ``COUNT`` instead of loading every trial with its attrs: the shared
+    budget counts the finished trials before and after every trial.
     """
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        states = (state,) if isinstance(state, TrialState) else state
+        with _create_scoped_session(self.scoped_session) as session:
+            models.StudyModel.find_or_raise_by_id(study_id, session)
+            query = session.query(sqlalchemy.func.count(models.TrialModel.trial_id)).filter(
+                models.TrialModel.study_id == study_id)
+            if states is not None:
+                query = query.filter(models.TrialModel.state.in_(tuple(states)))
+            return int(query.scalar())
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         stale = super()._get_stale_trial_ids(study_id)

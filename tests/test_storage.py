@@ -138,3 +138,18 @@ def test_a_sigkilled_workers_trial_is_failed_with_its_reason_and_rerun(tmp_path)
     assert not mix.study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     assert all(set(t.user_attrs["losses"]) == set(DOMAINS)
                for t in mix.study.get_trials(states=(TrialState.COMPLETE,)))
+
+
+@pytest.mark.parametrize("state", [None, TrialState.COMPLETE, TrialState.FAIL,
+                                   (TrialState.COMPLETE, TrialState.PRUNED),
+                                   (TrialState.RUNNING,)])
+def test_trials_are_counted_in_sql_as_optuna_counts_them(state, tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'count.db'}")
+    study = optuna.create_study(storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    study.optimize(lambda t: 1 / 0, n_trials=2, catch=(ZeroDivisionError,))
+    study.ask()
+    counted = storage.get_n_trials(study._study_id, state)
+    assert counted == optuna.storages.BaseStorage.get_n_trials(storage, study._study_id, state)
+    assert counted == {None: 6, TrialState.COMPLETE: 3, TrialState.FAIL: 2}.get(
+        state, 3 if state == (TrialState.COMPLETE, TrialState.PRUNED) else 1)
