@@ -17,9 +17,10 @@ the run ends, whichever comes first.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 
@@ -100,3 +101,29 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         state.armed = False
+
+
+@contextlib.contextmanager
+def forwarding_signals(children: Callable[[], Iterable[int]]) -> Iterator[list[str]]:
+    """SIGINT and SIGTERM to this process go on to the worker processes ``children()`` lists.
+
+    Each worker fails its running trial and exits; the names of the signals received are in
+    the yielded list, for the parent to exit as the first one asks once its workers are done.
+    """
+    received: list[str] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        for pid in children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -18,14 +18,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import TextIO
 
 import optuna
 from tqdm.auto import tqdm
 
 from optuna_mix.budget import FINISHED
-from optuna_mix.signals import EXIT_CODES
+from optuna_mix.signals import EXIT_CODES, forwarding_signals
 
 POLL_SECONDS = 1.0  # the parent's progress bar reads one count from the storage per poll
 
@@ -125,33 +124,23 @@ def run_jobs(
               for job, p in zip(jobs, processes)]
     for relay in relays:
         relay.start()
-    received: list[str] = []
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        received.append(signal.Signals(signum).name)
-        for p in processes:
-            if p.poll() is None:
-                p.send_signal(signum)
-
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = None
-    if show_progress and study is not None and budget is not None:
-        bar = tqdm(total=budget, initial=_finished(study), desc="trials", unit="trial",
-                   file=err)
-    try:
-        while any(p.poll() is None for p in processes):
-            time.sleep(POLL_SECONDS)
+    with forwarding_signals(lambda: [p.pid for p in processes if p.poll() is None]) as received:
+        bar = None
+        if show_progress and study is not None and budget is not None:
+            bar = tqdm(total=budget, initial=_finished(study), desc="trials", unit="trial",
+                       file=err)
+        try:
+            while any(p.poll() is None for p in processes):
+                time.sleep(POLL_SECONDS)
+                if bar is not None:
+                    bar.n = _finished(study)
+                    bar.refresh()
+        finally:
             if bar is not None:
                 bar.n = _finished(study)
-                bar.refresh()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if bar is not None:
-            bar.n = _finished(study)
-            bar.close()
-        for relay in relays:
-            relay.join(timeout=5)
+                bar.close()
+            for relay in relays:
+                relay.join(timeout=5)
     return PoolResult([p.returncode for p in processes], received[0] if received else None)
 
 

@@ -227,3 +227,42 @@ def test_a_stalled_worker_whose_trial_was_failed_meanwhile_carries_on(tmp_path):
     (failed,) = [t for t in study.get_trials(states=(TrialState.FAIL,))
                  if not t.user_attrs[FAIL_REASON_ATTR].startswith("not run:")]
     assert failed.user_attrs[FAIL_REASON_ATTR].startswith("no heartbeat for 2 s")
+
+
+def test_sigterm_to_a_parallel_compare_stops_its_workers_and_a_rerun_completes(tmp_path):
+    config = write_slow_config(tmp_path / "slow.toml", seconds=1.5, n_trials=3)
+    storage = f"sqlite:///{tmp_path / 'cmp.db'}"
+    args = [sys.executable, "-m", "optuna_mix.cli", "study", "compare", "--config", config,
+            "--approaches", "sobol,uniform,dml", "--seeds", "1", "--jobs", "2", "--storage",
+            storage, "--no-progress", "--no-dashboard", "--output-dir", str(tmp_path)]
+    parent = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+
+    def running() -> int:
+        try:
+            return sum(len(optuna.load_study(study_name=s, storage=storage).get_trials(
+                states=(TrialState.RUNNING,))) for s in optuna.get_all_study_names(storage))
+        except Exception:  # the storage is being made
+            return 0
+
+    deadline = time.time() + 180
+    while running() < 2 and time.time() < deadline:  # both workers training
+        time.sleep(0.2)
+    parent.send_signal(signal.SIGTERM)
+    _, err = parent.communicate(timeout=120)
+    assert parent.returncode == 143, err
+    names = optuna.get_all_study_names(storage)
+    studies = [optuna.load_study(study_name=s, storage=storage) for s in names]
+    assert not any(s.get_trials(states=(TrialState.RUNNING,)) for s in studies)
+    stopped = [t for s in studies for t in s.get_trials(states=(TrialState.FAIL,))]
+    assert len(stopped) == 2  # one running trial per worker, failed with its reason
+    assert all(t.user_attrs[FAIL_REASON_ATTR].startswith("interrupted by SIGTERM")
+               for t in stopped)
+    finished = sum(len(s.get_trials(states=(TrialState.COMPLETE,))) for s in studies)
+    assert finished < 9  # the third study never started, or not all of it ran
+
+    rerun = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    studies = [optuna.load_study(study_name=s, storage=storage)
+               for s in optuna.get_all_study_names(storage)]
+    assert [len(s.get_trials(states=(TrialState.COMPLETE,))) for s in studies] == [3, 3, 3]

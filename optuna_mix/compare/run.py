@@ -10,6 +10,7 @@ from typing import Any
 
 from optuna_mix.attrs import CONFIG_ATTR
 from optuna_mix.compare.plan import Plan
+from optuna_mix.signals import Interrupted, forwarding_signals
 from optuna_mix.storage import open_storage
 
 
@@ -22,6 +23,19 @@ def _run_study(storage_url: str, name: str, n_trials: int, cache_dir: str) -> in
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     mix = load_mix_study(name, open_storage(storage_url), worker_seed_offset=True)
     return optimize(mix, n_trials=n_trials, cache_dir=cache_dir, show_progress=False)
+
+
+def _result(future, received: list[str]) -> int:
+    """A study's trials; 0 where the study was stopped by a signal (the parent then raises)."""
+    from concurrent.futures import CancelledError
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except (KeyboardInterrupt, CancelledError, BrokenProcessPool):
+        if not received:
+            raise
+        return 0
 
 
 class _Progress:
@@ -121,9 +135,22 @@ def run_studies(
 
             context = multiprocessing.get_context("spawn")  # torch and threads: no fork
             with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                futures = [
-                    pool.submit(_run_study, storage_url, name, remaining, str(cache_dir))
-                    for name, remaining in todo
-                ]
-                ran = sum(f.result() for f in futures)
+                futures: list = []
+
+                def stop_pool() -> list[int]:
+                    """On SIGTERM/SIGINT: no study starts any more; the running ones' workers
+                    get the signal, fail their running trial and raise Interrupted."""
+                    for f in futures:
+                        f.cancel()
+                    return list(pool._processes or {})
+
+                with forwarding_signals(stop_pool) as received:
+                    futures += [
+                        pool.submit(_run_study, storage_url, name, remaining, str(cache_dir))
+                        for name, remaining in todo
+                    ]
+                    done = [_result(f, received) for f in futures]
+                if received:
+                    raise Interrupted(received[0])
+                ran = sum(done)
     return ran
