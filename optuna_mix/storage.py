@@ -88,6 +88,8 @@ def resolve_url(url: str) -> URL:
                 f"storage {shown!r}: SQLAlchemy knows no driver {named!r}; use "
                 f"{backend}+{driver.name}:// (pip install 'optuna-mix[{driver.extra}]')"
             ) from None
+        if "+" in named and _known_database(backend):
+            raise StorageError(f"storage {shown!r}: SQLAlchemy knows no driver {named!r}") from None
         raise StorageError(
             f"storage {shown!r}: unknown database {backend!r} (optuna-mix works with "
             f"{KNOWN_DATABASES})"
@@ -107,6 +109,14 @@ def resolve_url(url: str) -> URL:
             f"({e}){hint}"
         ) from None
     return parsed
+
+
+def _known_database(backend: str) -> bool:
+    try:
+        make_url(f"{backend}://").get_dialect()
+    except NoSuchModuleError:
+        return False
+    return True
 
 
 def _imports(url: URL) -> bool:

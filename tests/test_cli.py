@@ -89,6 +89,11 @@ def test_report_of_a_gp_study_gives_the_model_recommendation(tmp_path):
         (("study", "optimize", "--study-name", "x", "--n-trials", "0"), "--n-trials"),
         (("study", "list", "--storage", "postgresql://root@127.0.0.1:5432/no_such_db"),
          "cannot open storage"),
+        (("study", "list", "--storage", "mysql+mysqldb://root@127.0.0.1/test"),
+         "pip install 'optuna-mix[mysql]'"),
+        (("study", "list", "--storage", "oracle+nosuch://h/db"), "SQLAlchemy knows no driver"),
+        (("study", "list", "--storage", "couch://h/db"), "unknown database 'couch'"),
+        (("study", "optimize", "--study-name", "x", "--jobs", "0"), "--jobs"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, message, tmp_path):
