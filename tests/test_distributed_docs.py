@@ -2,8 +2,9 @@
 
 The script is run as SLURM would run one array task, the Job's container command as
 Kubernetes would start it (its env, the Secret given here, ``$(VAR)`` expanded), both on
-surface studies in a SQLite file; two array tasks at once share one budget in a fresh
-PostgreSQL database (after the page's one create by hand) where the server is reachable.
+surface studies in a SQLite file; four array tasks started at once on a fresh PostgreSQL
+database (where the server is reachable) all create the study, racing to make Optuna's tables,
+and share one budget.
 The files shown on the page must be the files.
 """
 
@@ -134,22 +135,19 @@ def pg_database() -> Iterator[str]:
         engine.dispose()
 
 
-def test_two_slurm_tasks_share_the_budget_exactly_in_postgres(pg_database, tmp_path):
+def test_four_slurm_tasks_on_a_new_database_create_and_share_the_budget_exactly_in_postgres(
+        pg_database, tmp_path):
     config = surface_config(tmp_path / "surface.toml", n_trials=8, seconds=0.2)
     env = environment(OPTUNA_MIX_STORAGE=pg_database, OPTUNA_MIX_CONFIG=str(config),
                       OPTUNA_MIX_STUDY="slurm")
-    # the page's first time on an empty database: the script's create line once, by hand
-    (create_line,) = [line for line in SLURM.read_text().splitlines()
-                      if line.startswith("optuna-mix study create")]
-    made = subprocess.run(["bash", "-c", create_line], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120,
-                          env={**env, "CONFIG": str(config), "STUDY": "slurm",
-                               "STORAGE": pg_database})
-    assert made.returncode == 0, made.stderr
-    tasks = [run_task(i, env, tmp_path) for i in range(2)]  # both create again, both optimize
+    assert "by hand" not in SLURM.read_text()  # nothing is run before the array
+    # an array starting at once on a database without Optuna's tables: each task's create
+    # races the others' to make them, then every task optimizes
+    tasks = [run_task(i, env, tmp_path) for i in range(4)]
     for task in tasks:
-        out, _ = task.communicate(timeout=180)
+        out, _ = task.communicate(timeout=240)
         assert task.returncode == 0, out
+    assert optuna.get_all_study_names(open_storage(pg_database)) == ["slurm"]
     study = optuna.load_study(study_name="slurm", storage=open_storage(pg_database))
     assert len(finished(study)) == 8  # exactly the budget, not one more
     assert not study.get_trials(states=(TrialState.RUNNING,))

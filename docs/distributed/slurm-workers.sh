@@ -2,8 +2,6 @@
 # Eight optuna-mix workers, one GPU each, on one study in PostgreSQL (docs/distributed.md).
 # From the repository root, with optuna-mix installed in the environment you submit from:
 #   sbatch --export=ALL,OPTUNA_MIX_STORAGE=postgresql://USER:PASSWORD@HOST:5432/DB docs/distributed/slurm-workers.sh
-# On a database that has never held a study, run the `study create` line below once by hand
-# first: tasks that open an empty database at the same moment race to create Optuna's tables.
 #SBATCH --job-name=optuna-mix
 #SBATCH --array=0-7
 #SBATCH --ntasks=1
@@ -19,6 +17,7 @@ CONFIG=${OPTUNA_MIX_CONFIG:-studies/dolma5-25m.toml}
 STUDY=${OPTUNA_MIX_STUDY:-dolma5-25m}
 
 echo "task ${SLURM_ARRAY_TASK_ID:-0} on $(hostname), GPU ${CUDA_VISIBLE_DEVICES:-none}"
+# every task: the first makes the study, the others join it (all at once too, on a new database)
 optuna-mix study create --config "$CONFIG" --study-name "$STUDY" --storage "$STORAGE" --load-if-exists
 # exec: the worker becomes the batch shell, so --signal=B:TERM reaches it
 exec optuna-mix study optimize --study-name "$STUDY" --storage "$STORAGE" --no-progress
