@@ -50,8 +50,10 @@ def count_slots(study: optuna.Study, *, below: int | None = None) -> Slots:
     """Finished trials and RUNNING ones (those numbered below ``below`` where given)."""
     # the RDB storage itself, not Optuna's cache around it: its COUNT reads no finished trial
     storage = getattr(study._storage, "_backend", study._storage)
-    finished = storage.get_n_trials(study._study_id, FINISHED)
+    # RUNNING first: a trial that finishes between the two reads is counted twice (a slot
+    # refused that was free: the worker waits a poll) rather than not at all (one too many)
     running = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    finished = storage.get_n_trials(study._study_id, FINISHED)
     held = sum(1 for t in running if below is None or t.number < below)
     return Slots(finished, held)
 

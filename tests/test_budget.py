@@ -120,3 +120,27 @@ def test_a_timeout_ends_the_wait():
     started = time.monotonic()
     assert run_worker(study, shared) == 1
     assert 0.2 <= time.monotonic() - started < 10
+
+
+def test_a_trial_finishing_between_the_two_reads_is_never_missed(monkeypatch):
+    """The running trials are read before the finished ones are counted: a trial that
+    completes in between counts twice (a free slot refused, the worker waits a poll), never
+    zero times (which let MariaDB studies of 8 workers end one trial over budget)."""
+    study = study_with(2)
+    other = study.ask()  # holds the last of 3 slots, and completes during the check below
+    trial = study.ask()
+    storage = study._storage
+    reads = []
+
+    def between_the_reads(read):
+        def wrapped(*args, **kwargs):
+            reads.append(read.__name__)
+            if len(reads) == 2:  # the other trial completes just before the second read
+                storage.set_trial_state_values(other._trial_id, TrialState.COMPLETE, [1.0])
+            return read(*args, **kwargs)
+        return wrapped
+
+    for name in ("get_all_trials", "get_n_trials"):
+        monkeypatch.setattr(storage, name, between_the_reads(getattr(storage, name)))
+    assert SharedBudget(3).refusal(study, trial.number) is not None
+    assert reads[:2] == ["get_all_trials", "get_n_trials"]
