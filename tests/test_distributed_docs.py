@@ -15,17 +15,15 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy
 import yaml
 from optuna.trial import TrialState
 
-from helpers import DOMAINS, REPO, running_in_ci
+from helpers import DOMAINS, REPO, scratch_database
 from optuna_mix.attrs import FAIL_REASON_ATTR, RETRY_OF_ATTR
 from optuna_mix.storage import open_storage
 
@@ -115,24 +113,8 @@ def test_slurm_script_names_what_is_missing(tmp_path):
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh database on the PostgreSQL server (as tests/test_servers.py), dropped after."""
-    admin_url = sqlalchemy.engine.make_url(PG_ADMIN)
-    engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"omx_{uuid.uuid4().hex[:12]}"
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    except sqlalchemy.exc.OperationalError as e:
-        engine.dispose()
-        reason = f"PostgreSQL at {admin_url.host}:{admin_url.port} not reachable: {e.orig}"
-        if running_in_ci():
-            pytest.fail(f"PostgreSQL is part of CI and must be reachable: {reason}")
-        pytest.skip(reason)
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f"DROP DATABASE {name} WITH (FORCE)"))
-        engine.dispose()
+    with scratch_database(PG_ADMIN, "PostgreSQL") as url:
+        yield url
 
 
 def test_four_slurm_tasks_on_a_new_database_create_and_share_the_budget_exactly_in_postgres(

@@ -12,16 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 
 import numpy as np
 import optuna
 import pytest
-import sqlalchemy
 from optuna.trial import TrialState
 
-from helpers import DOMAINS, STUDIES, running_in_ci
+from helpers import DOMAINS, STUDIES, scratch_database
 from optuna_mix.attrs import FAIL_REASON_ATTR, LOSSES_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 
 SERVERS = {
@@ -35,26 +33,8 @@ SERVERS = {
 @pytest.fixture(params=list(SERVERS))
 def database(request) -> Iterator[str]:
     """The URL of a fresh database on the server, dropped after the test."""
-    admin_url = sqlalchemy.engine.make_url(SERVERS[request.param])
-    engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"omx_{uuid.uuid4().hex[:12]}"
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-    except sqlalchemy.exc.OperationalError as e:
-        engine.dispose()
-        reason = f"{request.param} at {admin_url.host}:{admin_url.port} not reachable: {e.orig}"
-        if running_in_ci():
-            pytest.fail(f"{request.param} is part of CI and must be reachable: {reason}")
-        pytest.skip(reason)
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        drop = f"DROP DATABASE {name}" + (" WITH (FORCE)" if request.param == "postgresql"
-                                          else "")
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(drop))
-        engine.dispose()
+    with scratch_database(SERVERS[request.param], request.param) as url:
+        yield url
 
 
 def slow_config(tmp_path, *, seconds: float, n_trials: int) -> str:
