@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.attrs import FAIL_REASON_ATTR
@@ -46,14 +47,17 @@ class Slots:
         return budget - self.finished - self.running
 
 
-def count_slots(study: optuna.Study, *, below: int | None = None) -> Slots:
-    """Finished trials and RUNNING ones (those numbered below ``below`` where given)."""
-    # the RDB storage itself, not Optuna's cache around it: its COUNT reads no finished trial
-    storage = getattr(study._storage, "_backend", study._storage)
+def count_slots(storage: BaseStorage, study_id: int, *, below: int | None = None) -> Slots:
+    """Finished trials and RUNNING ones (those numbered below ``below`` where given).
+
+    ``storage`` is best the RDB storage itself, not the cache an Optuna study wraps it in: its
+    ``get_n_trials`` is a COUNT (:class:`optuna_mix.storage.MixRDBStorage`) that reads no
+    finished trial.
+    """
     # RUNNING first: a trial that finishes between the two reads is counted twice (a slot
     # refused that was free: the worker waits a poll) rather than not at all (one too many)
-    running = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
-    finished = storage.get_n_trials(study._study_id, FINISHED)
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    finished = storage.get_n_trials(study_id, FINISHED)
     held = sum(1 for t in running if below is None or t.number < below)
     return Slots(finished, held)
 
@@ -68,16 +72,17 @@ def fail_stale_trials(study: optuna.Study) -> None:
 class SharedBudget:
     """The admission check (:meth:`admit`) and the stop-or-wait callback of one worker."""
 
-    def __init__(self, budget: int, *, timeout: float | None = None,
-                 poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, budget: int, storage: BaseStorage, study_id: int, *,
+                 timeout: float | None = None, poll_seconds: float = POLL_SECONDS) -> None:
         self.budget = budget
+        self.storage, self.study_id = storage, study_id
         self.poll_seconds = poll_seconds
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.waited = 0.0  # seconds this worker spent waiting on other workers' last trials
 
-    def refusal(self, study: optuna.Study, number: int) -> str | None:
+    def refusal(self, number: int) -> str | None:
         """Why trial ``number`` may not train, or None when it holds a slot."""
-        slots = count_slots(study, below=number)
+        slots = count_slots(self.storage, self.study_id, below=number)
         if slots.free(self.budget) > 0:
             return None
         return (f"not run: the study's budget of {self.budget} trials was already held by "
@@ -85,7 +90,7 @@ class SharedBudget:
 
     def admit(self, trial: optuna.Trial) -> None:
         """Raise :class:`BudgetTaken` (after writing why) unless ``trial`` holds a slot."""
-        reason = self.refusal(trial.study, trial.number)
+        reason = self.refusal(trial.number)
         if reason is None:
             return
         trial.set_user_attr(FAIL_REASON_ATTR, reason)
@@ -96,7 +101,7 @@ class SharedBudget:
         started = time.monotonic()
         while True:
             fail_stale_trials(study)
-            slots = count_slots(study)
+            slots = count_slots(self.storage, self.study_id)
             if slots.finished >= self.budget:
                 study.stop()
                 break

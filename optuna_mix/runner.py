@@ -155,7 +155,8 @@ def optimize(
         remaining = budget - before
         if remaining <= 0:
             return 0
-        shared = SharedBudget(budget, timeout=timeout)
+        study_id = mix.storage.get_study_id_from_name(study.study_name)
+        shared = SharedBudget(budget, mix.storage, study_id, timeout=timeout)
         callbacks.append(shared)
         objective = _admitted(objective, shared)
         bar_total, bar_initial = budget, before
@@ -191,7 +192,7 @@ def optimize(
                     )
                     break
                 except Exception:
-                    if (reason := _failed_elsewhere(study, tracked.number)) is None:
+                    if (reason := _failed_elsewhere(mix, tracked.number)) is None:
                         raise
                     _log.warning("trial %d was failed by another worker while this one was "
                                  "stalled (%s); its result is dropped, carrying on",
@@ -218,13 +219,14 @@ class _Tracked:
         return self.objective(trial)
 
 
-def _failed_elsewhere(study: optuna.Study, number: int | None) -> str | None:
+def _failed_elsewhere(mix: MixStudy, number: int | None) -> str | None:
     """Why trial ``number`` was failed by another worker (its heartbeat went stale while
     this process was paused: SIGSTOP, a swapped-out or frozen VM), or None."""
     if number is None:
         return None
-    trial = study._storage.get_trial(
-        study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+    storage = mix.storage
+    study_id = storage.get_study_id_from_name(mix.study.study_name)
+    trial = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
     reason = trial.user_attrs.get(FAIL_REASON_ATTR, "")
     return reason if trial.state == TrialState.FAIL and reason.startswith("no heartbeat") else None
 

@@ -16,7 +16,7 @@ X = {"x": optuna.distributions.FloatDistribution(0, 1)}
 
 
 def study_with(finished: int, failed: int = 0) -> optuna.Study:
-    study = optuna.create_study()
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
     for i in range(finished):
         study.add_trial(optuna.create_trial(value=float(i), params={"x": 0.5}, distributions=X))
     for _ in range(failed):
@@ -47,12 +47,24 @@ def test_a_trial_trains_only_if_it_holds_a_slot(
     trial = study.ask()
     for _ in range(running_above):
         study.ask()
-    reason = SharedBudget(budget).refusal(study, trial.number)
+    reason = budget_of(study, budget).refusal(trial.number)
     if not refused:
         assert reason is None
         return
     assert reason == (f"not run: the study's budget of {budget} trials was already held by "
                       f"{finished} finished and {running_below} running trials")
+
+
+def budget_of(study: optuna.Study, budget: int, **kwargs) -> SharedBudget:
+    """The shared budget of ``study``'s storage, as a worker builds it from its MixStudy."""
+    storage = study._storage
+    return SharedBudget(budget, storage, storage.get_study_id_from_name(study.study_name),
+                        **kwargs)
+
+
+def slots(study: optuna.Study, **kwargs):
+    storage = study._storage
+    return count_slots(storage, storage.get_study_id_from_name(study.study_name), **kwargs)
 
 
 def run_worker(study: optuna.Study, shared: SharedBudget, n_trials: int = 5) -> int:
@@ -72,7 +84,7 @@ def test_a_refused_trial_fails_untrained_with_its_reason_and_the_worker_stops():
     study = study_with(2)
     other = study.ask()  # another worker's running trial holds the last of 3 slots
     threading.Timer(0.5, lambda: study.tell(other, 1.0)).start()
-    assert run_worker(study, SharedBudget(3, poll_seconds=0.05)) == 0
+    assert run_worker(study, budget_of(study, 3, poll_seconds=0.05)) == 0
     refused = study.trials[-1]
     assert refused.state == TrialState.FAIL and not refused.params
     assert refused.user_attrs[FAIL_REASON_ATTR].startswith("not run: the study's budget of 3")
@@ -82,14 +94,14 @@ def test_a_refused_trial_fails_untrained_with_its_reason_and_the_worker_stops():
 def test_count_slots_counts_running_trials_below_a_number():
     study = study_with(2)
     first, second = study.ask(), study.ask()
-    assert count_slots(study) == count_slots(study, below=second.number + 1)
-    assert count_slots(study, below=second.number).running == 1
-    assert count_slots(study, below=first.number).running == 0
+    assert slots(study) == slots(study, below=second.number + 1)
+    assert slots(study, below=second.number).running == 1
+    assert slots(study, below=first.number).running == 0
 
 
 def test_a_worker_stops_exactly_at_the_budget():
     study = study_with(1)
-    assert run_worker(study, SharedBudget(4), n_trials=10) == 3
+    assert run_worker(study, budget_of(study, 4), n_trials=10) == 3
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
 
 
@@ -97,7 +109,7 @@ def test_a_worker_waits_on_others_last_trials_and_runs_what_a_failed_one_leaves(
     study = study_with(1)
     other = study.ask()  # another worker's trial holds the last slot once this one finishes
     threading.Timer(0.5, lambda: study.tell(other, state=TrialState.FAIL)).start()
-    shared = SharedBudget(3, poll_seconds=0.05)
+    shared = budget_of(study, 3, poll_seconds=0.05)
     assert run_worker(study, shared) == 2  # its own slot, then the one the failure freed
     assert shared.waited >= 0.4
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
@@ -107,7 +119,7 @@ def test_a_worker_waits_on_others_last_trials_and_stops_when_they_complete():
     study = study_with(1)
     other = study.ask()
     threading.Timer(0.5, lambda: study.tell(other, 1.0)).start()
-    shared = SharedBudget(3, poll_seconds=0.05)
+    shared = budget_of(study, 3, poll_seconds=0.05)
     assert run_worker(study, shared) == 1
     assert shared.waited >= 0.4
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
@@ -116,7 +128,7 @@ def test_a_worker_waits_on_others_last_trials_and_stops_when_they_complete():
 def test_a_timeout_ends_the_wait():
     study = study_with(1)
     study.ask()  # never finishes
-    shared = SharedBudget(3, timeout=0.3, poll_seconds=0.05)
+    shared = budget_of(study, 3, timeout=0.3, poll_seconds=0.05)
     started = time.monotonic()
     assert run_worker(study, shared) == 1
     assert 0.2 <= time.monotonic() - started < 10
@@ -142,5 +154,5 @@ def test_a_trial_finishing_between_the_two_reads_is_never_missed(monkeypatch):
 
     for name in ("get_all_trials", "get_n_trials"):
         monkeypatch.setattr(storage, name, between_the_reads(getattr(storage, name)))
-    assert SharedBudget(3).refusal(study, trial.number) is not None
+    assert budget_of(study, 3).refusal(trial.number) is not None
     assert reads[:2] == ["get_all_trials", "get_n_trials"]

@@ -142,7 +142,7 @@ def run_studies(
                     get the signal, fail their running trial and raise Interrupted."""
                     for f in futures:
                         f.cancel()
-                    return list(pool._processes or {})
+                    return [p.pid for p in multiprocessing.active_children()]
 
                 with forwarding_signals(stop_pool) as received:
                     futures += [

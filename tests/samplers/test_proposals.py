@@ -3,8 +3,10 @@
 The guard of behaviour-preserving refactors: each case runs one sampler through the config ->
 study -> optimise path (or, for the values-only GP, a plain Optuna study) on a seeded analytic
 surface and compares its trials' mixtures with ``proposals.json``, recorded from the code
-before the refactor of issue 10. A deliberate change of a sampler's behaviour re-records the
-file (``python tests/samplers/test_proposals.py``) in the same commit, and says why.
+before the refactor of issue 10 (re-recorded on 2026-12-02 from 6a6de1d, which no longer
+reproduced the old file with the dependencies installed here). A deliberate change of a
+sampler's behaviour re-records the file (``python tests/samplers/test_proposals.py``) in the
+same commit, and says why.
 """
 
 from __future__ import annotations
