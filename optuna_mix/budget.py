@@ -100,7 +100,6 @@ class SharedBudget:
         """After each trial: stop when the study is full, wait while others hold the rest."""
         started = time.monotonic()
         while True:
-            fail_stale_trials(study)
             slots = count_slots(self.storage, self.study_id)
             if slots.finished >= self.budget:
                 study.stop()
@@ -110,6 +109,9 @@ class SharedBudget:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 study.stop()  # --timeout: this worker's time is up, others finish the rest
                 break
+            # a killed worker's trial holds a slot until it is failed (Optuna does that before
+            # each trial; a waiting worker starts none, so it checks here) and its retry frees it
+            fail_stale_trials(study)
             with interruptible():  # no trial of this worker is in flight: a signal may stop it
                 time.sleep(self.poll_seconds)
         self.waited += time.monotonic() - started

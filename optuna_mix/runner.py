@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from optuna_mix.budget import SharedBudget
+from optuna_mix.budget import FINISHED, SharedBudget
 from optuna_mix.config import StudyConfig, parse_config
 from optuna_mix.attrs import CONFIG_ATTR, FAIL_REASON_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
@@ -21,7 +21,6 @@ from optuna_mix.signals import Interrupted, interruptible, stop_on_signals
 from optuna_mix.catalogue import get_approach
 from optuna_mix.samplers import declare_mixture
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 _log = logging.getLogger("optuna_mix")
 
 
@@ -39,7 +38,9 @@ class MixStudy:
 
     @property
     def finished(self) -> int:
-        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+        """Finished trials, every worker's: a COUNT in the database (MixRDBStorage)."""
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        return self.storage.get_n_trials(study_id, FINISHED)
 
 
 def create_mix_study(
@@ -148,13 +149,13 @@ def optimize(
     study = mix.study
     before = mix.finished
     callbacks: list = []
+    if n_trials is None and mix.config.n_trials <= before:
+        return 0  # the study's budget is spent: build no objective
     objective: Callable[[optuna.Trial], float] = MixtureObjective(
         mix.config.with_device(device), cache_dir=cache_dir)
     if n_trials is None:
         budget = mix.config.n_trials
         remaining = budget - before
-        if remaining <= 0:
-            return 0
         study_id = mix.storage.get_study_id_from_name(study.study_name)
         shared = SharedBudget(budget, mix.storage, study_id, timeout=timeout)
         callbacks.append(shared)
@@ -253,7 +254,8 @@ def _admitted(
     """``objective``, run only on trials that hold a slot of the shared budget."""
 
     def run(trial: optuna.Trial) -> float:
-        shared.admit(trial)  # raises BudgetTaken: the trial FAILs untrained, the worker stops
+        shared.admit(trial)  # raises BudgetTaken: the trial FAILs untrained, then the budget
+        # callback stops this worker or has it wait on the others' last trials
         return objective(trial)
 
     return run

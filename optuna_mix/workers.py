@@ -16,14 +16,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-import optuna
 from tqdm.auto import tqdm
 
-from optuna_mix.budget import FINISHED
 from optuna_mix.signals import EXIT_CODES, forwarding_signals
 
 POLL_SECONDS = 1.0  # the parent's progress bar reads one count from the storage per poll
@@ -102,7 +100,7 @@ def run_jobs(
     jobs: Sequence[Job],
     worker_args: Sequence[str],
     *,
-    study: optuna.Study | None = None,
+    finished: Callable[[], int] | None = None,
     budget: int | None = None,
     show_progress: bool = True,
     err: TextIO | None = None,
@@ -110,8 +108,9 @@ def run_jobs(
     """Start every job, relay their stderr, and wait for all of them.
 
     SIGINT or SIGTERM to this process is forwarded to each job, which fails its running trial
-    with the reason and exits; this returns once every job has. With ``study`` and ``budget``
-    a progress bar follows the study's finished trials (every job's, and other machines').
+    with the reason and exits; this returns once every job has. With ``finished`` (a count of
+    the study's finished trials, every job's and other machines') and ``budget`` a progress
+    bar follows it.
     """
     err = err or sys.stderr
     processes = [
@@ -126,23 +125,18 @@ def run_jobs(
         relay.start()
     with forwarding_signals(lambda: [p.pid for p in processes if p.poll() is None]) as received:
         bar = None
-        if show_progress and study is not None and budget is not None:
-            bar = tqdm(total=budget, initial=_finished(study), desc="trials", unit="trial",
-                       file=err)
+        if show_progress and finished is not None and budget is not None:
+            bar = tqdm(total=budget, initial=finished(), desc="trials", unit="trial", file=err)
         try:
             while any(p.poll() is None for p in processes):
                 time.sleep(POLL_SECONDS)
                 if bar is not None:
-                    bar.n = _finished(study)
+                    bar.n = finished()
                     bar.refresh()
         finally:
             if bar is not None:
-                bar.n = _finished(study)
+                bar.n = finished()
                 bar.close()
             for relay in relays:
                 relay.join(timeout=5)
     return PoolResult([p.returncode for p in processes], received[0] if received else None)
-
-
-def _finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -141,6 +141,12 @@ class MixtureSampler(BaseSampler):
 
 
 def running_trials(study: Study, exclude: FrozenTrial | None = None) -> list[FrozenTrial]:
-    trials = study._get_trials(deepcopy=False, states=(TrialState.RUNNING,), use_cache=True)
+    """The study's running trials (but ``exclude``), read from the storage now.
+
+    Not Optuna's per-``ask`` snapshot (``Study._get_trials(use_cache=True)``): that was taken
+    when this proposal began, before the points that other workers have stored since.
+    """
+    trials = study._storage.get_all_trials(
+        study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
     return [t for t in trials if exclude is None or t.number != exclude.number]
 

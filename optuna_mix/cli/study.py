@@ -157,8 +157,8 @@ def _optimize_jobs(mix, pool, worker_args: list[str], *, progress: bool) -> None
     from optuna_mix.workers import run_jobs
 
     before = mix.finished
-    result = run_jobs(pool, worker_args, study=mix.study, budget=mix.config.n_trials,
-                      show_progress=progress)
+    result = run_jobs(pool, worker_args, finished=lambda: mix.finished,
+                      budget=mix.config.n_trials, show_progress=progress)
     if result.signal_name is not None:
         click.echo(f"optuna-mix: interrupted by {result.signal_name}; every job marked its "
                    "running trial FAIL, finished trials are kept. Run the same command again "

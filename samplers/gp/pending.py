@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from optuna.study import Study
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from optuna_mix.samplers._base import running_trials
 from optuna_mix.samplers._simplex import PROPOSAL_PREFIX
@@ -55,10 +55,8 @@ def wait_for_earlier_proposals(
     started = time.monotonic()
     while time.monotonic() - started < timeout and not getattr(study, "_stop_flag", False):
         now = datetime.datetime.now()
-        running = study._storage.get_all_trials(
-            study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
         waiting_on = [
-            t for t in running
+            t for t in running_trials(study, exclude=trial)
             if t.number < trial.number and t.datetime_start is not None
             and (now - t.datetime_start).total_seconds() < timeout
             and not space.has_all(_stored_params(t, space))

@@ -114,3 +114,15 @@ def test_workers_asking_at_once_propose_distinct_mixtures(seed):
     # premise; seeing them (qLogNEI's X_pending), its four proposals spread out
     assert blind < 0.1
     assert seen > 0.15 and seen > 3 * blind
+
+
+def test_pending_points_are_read_now_not_from_the_asks_snapshot():
+    """Optuna snapshots a study's trials once per ask; a point another worker stored after
+    that (while this proposal waited or fitted) must still count as pending."""
+    study = optuna.create_study()
+    mixture = declare_mixture(study, "mix", ["a", "b"])
+    space = EncodedSpace([mixture], {})
+    earlier, later = study.ask(), study.ask()
+    study._get_trials(deepcopy=False, use_cache=True)  # the snapshot, taken before the point
+    store_proposal(study, earlier._cached_frozen_trial, space, {"mix.a": 0.5, "mix.b": 0.5})
+    assert len(pending_points(study, later._cached_frozen_trial, space)) == 1
