@@ -93,11 +93,17 @@ def training_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial
 
 
 def wait_for_training(study: optuna.Study, pid: int, timeout: float = 120):
+    """The trial worker ``pid`` starts training next, caught within a poll of its start.
+
+    A trial it trains already when the wait begins is skipped: it may be nearly done, and a
+    signal sent "mid-trial" would then land after it (CI once saw it COMPLETE)."""
+    already = training_trial_of(study, pid)
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if (trial := training_trial_of(study, pid)) is not None:
+        trial = training_trial_of(study, pid)
+        if trial is not None and (already is None or trial.number != already.number):
             return trial
-        time.sleep(0.1)
+        time.sleep(0.05)
     pytest.fail(f"worker {pid} never started training")
 
 
