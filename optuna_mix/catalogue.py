@@ -42,6 +42,8 @@ class Approach:
         weights: preset weights (domain -> weight) passed as ``weights=``.
         law: the mixing law passed as ``law=``.
         needs_losses: proposals are fitted to the trials' per-domain losses.
+        needs_domain_losses: ... and to one loss per training domain, each tied to its own
+            domain's weight (BiMix): validation sets that are not the domains cannot be used.
         in_compare: ``compare`` can run it; ``compare_default``: it runs without
             ``--approaches``.
         resumes_by_trial_number: its proposals follow from the trial number and the storage
@@ -57,6 +59,7 @@ class Approach:
     weights: Mapping[str, float] | None = field(default=None, repr=False)
     law: str | None = None
     needs_losses: bool = False
+    needs_domain_losses: bool = False
     in_compare: bool = True
     compare_default: bool = True
     resumes_by_trial_number: bool = True
@@ -128,7 +131,7 @@ APPROACHES: Registry[Approach] = Registry(
                  searching=False, compare_default=False),
         Approach("bimix", "optuna_mix.samplers:MixingLawSampler",
                  "BiMix's law L_i = B_i r_i^-b_i fitted to the losses, its minimiser proposed",
-                 law="bimix", needs_losses=True),
+                 law="bimix", needs_losses=True, needs_domain_losses=True),
         Approach("dml", "optuna_mix.samplers:MixingLawSampler",
                  "Data Mixing Laws, L_i = c_i + k_i exp(t_i . r), fitted, its minimiser proposed",
                  law="dml", needs_losses=True),
@@ -150,6 +153,23 @@ get_approach = APPROACHES.lookup
 def create_sampler(name: str, options: Mapping[str, Any], *, seed: int | None) -> BaseSampler:
     """The sampler of approach ``name`` with ``options`` and ``seed``."""
     return get_approach(name).create(options, seed=seed)
+
+
+def objective_problem(
+    name: str, validation_sets: Sequence[str], domains: Sequence[str]
+) -> str | None:
+    """Why sampler ``name`` cannot work with an objective whose losses are on
+    ``validation_sets`` (None when it can, or when ``name`` is unknown: reported elsewhere)."""
+    approach = APPROACHES.get(name)
+    if approach is None or not approach.needs_domain_losses:
+        return None
+    if set(validation_sets) == set(domains):
+        return None
+    return (
+        f"sampler {name!r} ties each loss to its own domain's weight, but the objective's "
+        f"validation sets ({', '.join(validation_sets)}) are not the domains "
+        f"({', '.join(domains)}); choose dml or regmix, which model any validation set"
+    )
 
 
 def sampler_option_problems(

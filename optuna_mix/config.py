@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from optuna_mix import schema
-from optuna_mix.catalogue import APPROACHES, sampler_option_problems
+from optuna_mix.catalogue import APPROACHES, objective_problem, sampler_option_problems
 
 TABLES = ("study", "sampler", "objective", "storage", "domains")
 DOMAIN_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -51,6 +51,12 @@ class StudyConfig:
     @property
     def domain_names(self) -> list[str]:
         return list(self.domains)
+
+    @property
+    def validation_sets(self) -> list[str]:
+        """The names each trial's ``losses`` are keyed by: the domains, or other sets."""
+        return schema.OBJECTIVES[self.objective].validation_sets(self.objective_options,
+                                                                 self.domain_names)
 
     def options_for(self, sampler: str) -> dict[str, Any]:
         """Options of ``sampler``: its [sampler.<name>] table, over the [sampler] keys if named."""
@@ -114,6 +120,10 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
         raw.get("sampler", {}), list(domains), problems
     )
     kind, objective_options = _check_objective(raw.get("objective", {}), domains, problems)
+    if not problems:  # the sampler must be able to use what the objective's trials hold
+        sets = schema.OBJECTIVES[kind].validation_sets(objective_options, list(domains))
+        if problem := objective_problem(sampler_name, sets, list(domains)):
+            problems.append(f"[sampler] {problem}")
     before = len(problems)
     storage = schema.check_table(raw.get("storage", {}), schema.STORAGE_KEYS, "[storage]", problems)
     if len(problems) == before and (problem := schema.heartbeat_problem(storage)):

@@ -55,7 +55,8 @@ class SurfaceEvaluator:
         self.seconds = float(options["seconds"])
         seed = options["seed"] if options["seed"] is not None else config.seed
         self.surface: Surface = make_surface(
-            options["family"], config.domain_names, seed=seed, noise=options["noise"]
+            options["family"], config.domain_names, seed=seed, noise=options["noise"],
+            outputs=config.validation_sets,
         )
 
     def __call__(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:
@@ -68,7 +69,7 @@ class SurfaceEvaluator:
         true_value = float(self.surface.value(w, self.criterion))
         trial.set_user_attr(TRUE_VALUE_ATTR, true_value)
         trial.set_user_attr(REGRET_ATTR, true_value - self.surface.optimum(self.criterion)[1])
-        return {d: float(x) for d, x in zip(self.surface.domains, losses)}
+        return {name: float(x) for name, x in zip(self.surface.outputs, losses)}
 
 
 def build_evaluator(config: StudyConfig, cache_dir: Path) -> Evaluator:

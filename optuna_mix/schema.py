@@ -168,7 +168,7 @@ def heartbeat_problem(values: Mapping[str, Any], where: str = "[storage]") -> st
 
 
 # -- [objective] ---------------------------------------------------------------------------------
-SURFACE_FAMILIES = ("dml", "powerlaw")
+SURFACE_FAMILIES = ("dml", "powerlaw", "relu", "interaction", "heldout")  # surfaces.FAMILIES
 SURFACE_KEYS = keys(
     Key("family", (str,), "powerlaw", "the surface's shape (optuna_mix.surfaces)",
         choices=SURFACE_FAMILIES),
@@ -177,7 +177,28 @@ SURFACE_KEYS = keys(
     Key("seed", (int,), None, "seed that draws the surface (default: [study] seed)"),
     Key("seconds", (float,), 0.0, "seconds each trial takes, as if training: rehearse many "
         "workers, kills and restarts on a surface", check=_NON_NEGATIVE),
+    Key("validation_sets", (list,), None, "family heldout: the names of its validation sets, "
+        "which are no training domain (default heldout0, heldout1, heldout2)"),
 )
+
+
+def _surface_problem(values: Mapping[str, Any]) -> str | None:
+    sets = values["validation_sets"]
+    if sets is not None and values["family"] != "heldout":
+        return (f"[objective] validation_sets are for family heldout; a {values['family']} "
+                "surface's validation sets are its domains")
+    if sets is not None and len(set(sets)) != len(sets):
+        return f"[objective] validation_sets must be distinct, got {', '.join(sets)}"
+    return None
+
+
+def surface_validation_sets(values: Mapping[str, Any], domains: Sequence[str]) -> list[str]:
+    """The names a surface trial's ``losses`` are keyed by."""
+    if values["family"] != "heldout":
+        return list(domains)
+    from optuna_mix.surfaces import HELDOUT_OUTPUTS
+
+    return list(values["validation_sets"] or HELDOUT_OUTPUTS)
 
 
 def _presets() -> tuple[str, ...]:
@@ -360,6 +381,8 @@ class ObjectiveKind:
     ``evaluator`` is called as ``evaluator(config, cache_dir)`` to give ``(trial, weights) ->
     per-domain losses``; as ``"module:callable"`` it is imported only when a trial runs.
     ``extra_check`` sees the checked values when every key was fine (cross-key rules).
+    ``validation_sets(values, domains)`` names the sets a trial's ``losses`` are keyed by
+    (default: the training domains).
     """
 
     name: str
@@ -368,6 +391,8 @@ class ObjectiveKind:
     evaluator: str | Callable[..., Any]
     check_domain: Callable[[str, Any, list[str]], None] = no_domain_keys
     extra_check: Callable[[Mapping[str, Any]], str | None] | None = None
+    validation_sets: Callable[[Mapping[str, Any], Sequence[str]], list[str]] = (
+        lambda values, domains: list(domains))
 
     def check(
         self, table: Mapping[str, Any], domains: Mapping[str, Any], problems: list[str]
@@ -390,7 +415,8 @@ OBJECTIVES: Registry[ObjectiveKind] = Registry(
                       "optuna_mix.gpt_objective:gpt_evaluator", check_domain_table,
                       _model_problem),
         ObjectiveKind("surface", "an analytic benchmark with a known optimum, no training",
-                      SURFACE_KEYS, "optuna_mix.objective:SurfaceEvaluator"),
+                      SURFACE_KEYS, "optuna_mix.objective:SurfaceEvaluator",
+                      extra_check=_surface_problem, validation_sets=surface_validation_sets),
     ],
 )
 KIND_KEY = Key("kind", (str,), "surface", "what a trial evaluates (see the kinds below)",

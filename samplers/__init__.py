@@ -4,7 +4,7 @@ Each proposes whole simplex points for the mixtures that ``optuna_mix.suggest_mi
 declares and hands every other parameter to an independent sampler.
 """
 
-from optuna_mix.samplers._base import MixtureSampler
+from optuna_mix.samplers._base import MixtureSampler, SamplerFallbackWarning
 from optuna_mix.samplers import attrs, criteria
 from optuna_mix.samplers._optimize import minimize_on_simplex
 from optuna_mix.samplers._simplex import (
@@ -52,6 +52,7 @@ __all__ = [
     "MixingLawSampler",
     "MixtureSampler",
     "Recommendation",
+    "SamplerFallbackWarning",
     "SimplexGPSampler",
     "SobolMixtureSampler",
     "UniformMixtureSampler",

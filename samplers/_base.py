@@ -8,6 +8,7 @@ any Optuna study.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,10 @@ from optuna_mix.samplers._simplex import (
 )
 
 
+class SamplerFallbackWarning(UserWarning):
+    """A sampler cannot use what the study's trials hold and does something simpler instead."""
+
+
 class MixtureSampler(BaseSampler):
     """Base class: proposes simplex points for declared mixtures, delegates everything else.
 
@@ -43,6 +48,15 @@ class MixtureSampler(BaseSampler):
         self._rng = np.random.default_rng(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
         self._known: dict[int, list[Mixture]] = {}
+        self._warned: set[str] = set()
+
+    def warn_once(self, reason: str) -> None:
+        """Say (once per sampler and reason) that the sampler falls back, and why."""
+        warned = self.__dict__.setdefault("_warned", set())  # also after unpickling
+        if reason not in warned:
+            warned.add(reason)
+            warnings.warn(f"{type(self).__name__}: {reason}", SamplerFallbackWarning,
+                          stacklevel=2)
 
     # -- what subclasses implement -------------------------------------------------------
     def propose_mixture(self, study: Study, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:

@@ -1,7 +1,10 @@
 """Mixing laws: per-domain loss as a function of the mixture, fitted to evaluated trials.
 
-Each law is fitted to ``R`` (n mixtures, shape (n, k)) and ``Y`` (their per-domain losses,
-shape (n, k)), one domain at a time, and predicts per-domain losses for any mixtures.
+Each law is fitted to ``R`` (n mixtures, shape (n, k)) and ``Y`` (their losses on m
+validation sets, shape (n, m)), one output at a time, and predicts those losses for any
+mixtures. The validation sets are usually the k training domains, but need not be (a held-out
+web set, a downstream task): ``dml`` and ``regmix`` model any output over the k weights;
+``bimix`` ties output i to domain i's own weight and needs m = k (``per_domain = True``).
 
 - ``bimix``: L_i = B_i * r_i^(-b_i), the form the seed used for BiMix (Ge et al. 2024 without
   the training-steps factor, which is constant at a fixed token budget). Linear in log space:
@@ -71,10 +74,11 @@ def _loo_from_hat(y: np.ndarray, fitted: np.ndarray, h: np.ndarray) -> np.ndarra
 
 
 class Law:
-    """A fitted-or-not mixing law over k domains."""
+    """A fitted-or-not mixing law: m losses over the weights of k domains."""
 
     name = ""
     loo_method = ""
+    per_domain = False  # True: output i is domain i's own loss (m = k, in domain order)
 
     def min_trials(self, k: int) -> int:
         raise NotImplementedError
@@ -83,8 +87,9 @@ class Law:
         """Fit to mixtures ``R`` and losses ``Y``; ``loo=False`` skips the leave-one-out."""
         R, Y = np.asarray(R, float), np.asarray(Y, float)
         n, k = R.shape
-        if Y.shape != (n, k):
-            raise LawFitError(f"losses have shape {Y.shape}, mixtures {R.shape}")
+        if Y.ndim != 2 or len(Y) != n or (self.per_domain and Y.shape[1] != k):
+            want = f"({n}, {k}): one per domain" if self.per_domain else f"({n}, m)"
+            raise LawFitError(f"losses have shape {Y.shape}, mixtures {R.shape}; need {want}")
         if n < self.min_trials(k):
             raise LawFitError(
                 f"{self.name} needs at least {self.min_trials(k)} trials with per-domain "
@@ -96,7 +101,7 @@ class Law:
         self._fit(R, Y)
         self.fitted = self.predict(R)
         self.loo = self._loo(R, Y) if loo else np.full_like(Y, np.nan)
-        self.r2 = np.array([r_squared(Y[:, i], self.fitted[:, i]) for i in range(k)])
+        self.r2 = np.array([r_squared(Y[:, i], self.fitted[:, i]) for i in range(Y.shape[1])])
         return self
 
     def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
@@ -108,7 +113,9 @@ class Law:
     def predict(self, R: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    def describe(self, domains: list[str] | tuple[str, ...],
+                 outputs: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The fitted parameters by name: ``outputs`` (default: the domains) are the rows."""
         raise NotImplementedError
 
 
@@ -117,6 +124,7 @@ class BiMixLaw(Law):
 
     name = "bimix"
     loo_method = "exact (hat matrix of the log-space least squares)"
+    per_domain = True
 
     def min_trials(self, k: int) -> int:
         return 3
@@ -157,7 +165,8 @@ class BiMixLaw(Law):
             out[mask, i] = np.exp(_loo_from_hat(z, fitted, _hat_diagonal(A)))
         return out
 
-    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    def describe(self, domains: list[str] | tuple[str, ...],
+                 outputs: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
         return {
             "form": "L_i = B_i * r_i^-b_i",
             "B": {d: _finite(np.exp(v)) for d, v in zip(domains, self.log_B)},
@@ -228,8 +237,8 @@ class DataMixingLaw(Law):
         n, k = R.shape
         self._P = _gauge_basis(k)
         RP = R @ self._P
-        self.theta = np.empty((k, k + 1))
-        for i in range(k):
+        self.theta = np.empty((Y.shape[1], k + 1))
+        for i in range(Y.shape[1]):
             y = Y[:, i]
             best = None
             for theta0 in self._starts(R, y):
@@ -241,7 +250,7 @@ class DataMixingLaw(Law):
                 raise LawFitError("dml: least squares did not converge (singular fit)")
             self.theta[i] = best.x
         self.c, self.kk = self.theta[:, 0], self.theta[:, 1]
-        self.t = self.theta[:, 2:] @ self._P.T  # (k, k), rows sum to 0
+        self.t = self.theta[:, 2:] @ self._P.T  # (m, k), rows sum to 0
         if not (np.all(np.isfinite(self.t)) and np.all(np.isfinite(self.c))):
             raise LawFitError("dml: singular fit (non-finite parameters)")
 
@@ -251,16 +260,16 @@ class DataMixingLaw(Law):
 
     def _loo(self, R: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Refit without each trial (warm start); out of time: first-order for the rest."""
-        n, k = R.shape
+        n, m = Y.shape
         RP = R @ self._P
-        out = np.full((n, k), np.nan)
+        out = np.full((n, m), np.nan)
         deadline = time.perf_counter() + self.loo_time_budget
         refits = 0
         for j in range(n):
             if time.perf_counter() > deadline:
                 break
             keep = np.arange(n) != j
-            for i in range(k):
+            for i in range(m):
                 result = self._solve(RP[keep], Y[keep, i], self.theta[i], max_nfev=100)
                 theta = result.x if result is not None else self.theta[i]
                 out[j, i] = theta[0] + theta[1] * np.exp(
@@ -268,7 +277,7 @@ class DataMixingLaw(Law):
                 )
             refits += 1
         if refits < n:  # the rest: first-order (hat matrix of the Jacobian at the fit)
-            for i in range(k):
+            for i in range(m):
                 G = np.exp(np.clip(RP @ self.theta[i, 2:], -EXP_CLIP, EXP_CLIP))
                 J = np.column_stack([np.ones(n), G, (self.kk[i] * G)[:, None] * RP])
                 approx = _loo_from_hat(Y[:, i], self.fitted[:, i], _hat_diagonal(J))
@@ -279,14 +288,16 @@ class DataMixingLaw(Law):
             )
         return out
 
-    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    def describe(self, domains: list[str] | tuple[str, ...],
+                 outputs: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        outputs = domains if outputs is None else outputs
         return {
             "form": "L_i = c_i + k_i * exp(sum_j t_ij r_j), sum_j t_ij = 0",
-            "c": {d: _finite(v) for d, v in zip(domains, self.c)},
-            "k": {d: _finite(v) for d, v in zip(domains, self.kk)},
+            "c": {d: _finite(v) for d, v in zip(outputs, self.c)},
+            "k": {d: _finite(v) for d, v in zip(outputs, self.kk)},
             "t": {
                 d: {e: _finite(v) for e, v in zip(domains, row)}
-                for d, row in zip(domains, self.t)
+                for d, row in zip(outputs, self.t)
             },
         }
 
@@ -314,12 +325,13 @@ class RegMixLaw(Law):
         D = np.diag([0.0] * k + [1.0] * (p - k))  # the linear terms (incl. the level) are free
         if np.linalg.matrix_rank(Phi[:, :k]) < k:
             raise LawFitError("regmix: the trials' mixtures do not span the simplex (singular)")
-        self.coef = np.empty((k, p))
-        self.alpha = np.empty(k)
-        self._loo_pred = np.empty((n, k))
+        m = Y.shape[1]
+        self.coef = np.empty((m, p))
+        self.alpha = np.empty(m)
+        self._loo_pred = np.empty((n, m))
         # with fewer trials than terms the interactions must be penalised
         grid = [a for a in RIDGE_GRID if a > 0 or n > p + 1]
-        for i in range(k):
+        for i in range(m):
             y = Y[:, i]
             best = (np.inf, None, None, None)
             for alpha in grid:
@@ -340,16 +352,18 @@ class RegMixLaw(Law):
     def _loo(self, R: np.ndarray, Y: np.ndarray) -> np.ndarray:
         return self._loo_pred
 
-    def describe(self, domains: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    def describe(self, domains: list[str] | tuple[str, ...],
+                 outputs: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        outputs = domains if outputs is None else outputs
         k = len(domains)
         iu, ju = np.triu_indices(k, 1)
         terms = list(domains) + [f"{domains[a]}*{domains[b]}" for a, b in zip(iu, ju)]
         return {
             "form": "L_i = sum_j a_ij r_j + sum_{j<l} a_ijl r_j r_l (ridge on interactions)",
-            "ridge": {d: float(a) for d, a in zip(domains, self.alpha)},
+            "ridge": {d: float(a) for d, a in zip(outputs, self.alpha)},
             "coef": {
                 d: {term: _finite(v) for term, v in zip(terms, row)}
-                for d, row in zip(domains, self.coef)
+                for d, row in zip(outputs, self.coef)
             },
         }
 

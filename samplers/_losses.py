@@ -60,3 +60,30 @@ def per_domain_losses(
     Y = np.array(rows)
     name = detect_criterion(Y, values)
     return (Y, name, keys) if name is not None else None
+
+
+def losses_problem(
+    trials: Sequence[FrozenTrial], values: np.ndarray, attr: str | None
+) -> str | None:
+    """Why trials that keep losses under ``attr`` cannot make a composite model.
+
+    None where they can, and where no trial keeps any (a values-only study: nothing to say).
+    """
+    if attr is None or per_domain_losses(trials, values, attr) is not None:
+        return None
+    holding = [t for t in trials if isinstance(t.user_attrs.get(attr), dict)]
+    if not holding:
+        return None
+    if len(holding) < len(trials):
+        return f"{len(trials) - len(holding)} of {len(trials)} completed trials keep no {attr!r}"
+    keys = list(holding[0].user_attrs[attr])
+    if len(keys) < 2:
+        return f"the trials' {attr!r} hold fewer than 2 losses"
+    for t in trials:
+        if set(t.user_attrs[attr]) != set(keys):
+            return (f"trial #{t.number}'s {attr!r} are for other validation sets than trial "
+                    f"#{trials[0].number}'s")
+        if trial_losses(t, attr, keys) is None:
+            return f"trial #{t.number}'s {attr!r} are not all finite numbers"
+    return (f"the trial values are not the mean, max or median of the {attr!r} (a criterion "
+            "the composite model cannot reproduce)")

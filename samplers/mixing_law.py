@@ -9,6 +9,14 @@ studies built from a config): fitted parameters, R^2 per domain on the fitted tr
 errors, the predicted value, and whether the proposal is the minimiser or, because that mixture
 had already been evaluated, the best not-yet-evaluated candidate. A law that cannot be fitted
 falls back to Sobol for that trial and says why in the same attr; it never fails the study.
+
+The losses need not be the training domains': any named validation sets the trials share (a
+held-out web set, a downstream task; more or fewer than the domains) are the law's outputs for
+``dml`` and ``regmix``, which model any output over the weights. ``bimix`` ties each loss to its
+own domain's weight and needs one per domain. Where the trials hold nothing the law can use
+(no losses, other validation sets for ``bimix``, a value that is no criterion of the losses),
+the sampler proposes Sobol points and says why, once, as a :class:`SamplerFallbackWarning`
+and in every trial's attr (status ``"unusable"``).
 """
 
 from __future__ import annotations
@@ -44,6 +52,10 @@ from optuna_mix.samplers._startup import (
 
 ATTR_PREFIX = "mixing_law."
 _logger = optuna.logging.get_logger(__name__)
+
+
+class UnusableTrials(LawFitError):
+    """The trials hold nothing this law can be fitted to, and more trials will not change it."""
 
 
 def _tv_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,22 +134,30 @@ class MixingLawSampler(MixtureSampler):
     def propose_mixture(self, study: Study, trial: FrozenTrial, mixture: Mixture) -> np.ndarray:
         started = time.perf_counter()
         attr_key = ATTR_PREFIX + mixture.name
-        R, Y, values = self._training_data(study, mixture)
-        n = len(R)
-        info: dict[str, Any] = {"law": self.law, "n_trials_fitted": n}
+        info: dict[str, Any] = {"law": self.law}
         try:
+            outputs = self._outputs(study, mixture)
+            R, Y, values = self._training_data(study, mixture, outputs)
+            n = info["n_trials_fitted"] = len(R)
+            if outputs is not None and list(outputs) != list(mixture.domains):
+                info["outputs"] = list(outputs)
             if n < max(self.n_startup_trials, 1):
                 info.update(status="startup", reason=f"{n} of {self.n_startup_trials} start-up trials")
                 w = self._sobol(trial, mixture)
             else:
-                w = self._fit_and_propose(study, trial, mixture, R, Y, values, info)
+                w = self._fit_and_propose(study, trial, mixture, R, Y, values, outputs, info)
                 info["status"] = "fitted"
+        except UnusableTrials as e:  # nothing to fit, now or later: say so once, loudly
+            self.warn_once(f"{e}; proposing Sobol points instead")
+            info = {"law": self.law, "n_trials_fitted": 0, "status": "unusable",
+                    "reason": str(e), "proposal": "sobol"}
+            w = self._sobol(trial, mixture)
         except Exception as e:  # a law that cannot be fitted never fails the study
             reason = str(e) if isinstance(e, LawFitError) else f"{type(e).__name__}: {e}"
             log = _logger.info if isinstance(e, LawFitError) else _logger.warning
             log(f"trial {trial.number}: {self.law} law not used ({reason}); Sobol instead")
-            info = {"law": self.law, "n_trials_fitted": n, "status": "fallback",
-                    "reason": reason, "proposal": "sobol"}
+            info = {"law": self.law, "n_trials_fitted": info.get("n_trials_fitted", 0),
+                    "status": "fallback", "reason": reason, "proposal": "sobol"}
             w = self._sobol(trial, mixture)
         info["seconds"] = round(time.perf_counter() - started, 4)
         study._storage.set_trial_user_attr(trial._trial_id, attr_key, _round(info))
@@ -154,11 +174,12 @@ class MixingLawSampler(MixtureSampler):
         R: np.ndarray,
         Y: np.ndarray,
         values: np.ndarray,
+        outputs: list[str],
         info: dict[str, Any],
     ) -> np.ndarray:
         if len(study.directions) != 1:
-            raise LawFitError("multi-objective study: no single criterion to minimise")
-        if n_missing := self._n_without_losses(study, mixture):
+            raise UnusableTrials("a multi-objective study has no single criterion to minimise")
+        if n_missing := self._n_without_losses(study, mixture, outputs):
             info["trials_without_losses"] = n_missing
         criterion = self.criterion or self._detect_criterion(Y, values)
         crit = CRITERIA[criterion]
@@ -173,12 +194,12 @@ class MixingLawSampler(MixtureSampler):
         ok = np.isfinite(loo_value)
         info.update(
             criterion=criterion,
-            params=law.describe(domains),
-            r2={d: float(v) for d, v in zip(domains, law.r2)},
+            params=law.describe(domains, outputs),
+            r2={d: float(v) for d, v in zip(outputs, law.r2)},
             loo_rmse={
                 d: float(np.sqrt(np.nanmean((law.loo[:, i] - Y[:, i]) ** 2)))
                 if np.any(np.isfinite(law.loo[:, i])) else None
-                for i, d in enumerate(domains)
+                for i, d in enumerate(outputs)
             },
             loo_rmse_value=float(np.sqrt(np.mean((loo_value[ok] - values[ok]) ** 2)))
             if ok.any() else None,
@@ -273,31 +294,62 @@ class MixingLawSampler(MixtureSampler):
             return np.asarray(proposal, dtype=float)
         return None
 
-    def _losses_of(self, trial: FrozenTrial, mixture: Mixture) -> np.ndarray | None:
-        return trial_losses(trial, self.losses_attr, mixture.domains)
+    def _outputs(self, study: Study, mixture: Mixture) -> list[str] | None:
+        """The validation sets the law models: the losses' keys of the first completed trial
+        of this mixture that has them (in its order; bimix: the domains, in theirs).
+
+        None before any trial of the mixture completes; raises :class:`UnusableTrials` where
+        completed trials have no losses at all, or bimix meets other validation sets.
+        """
+        done = [t for t in self.completed_trials(study)
+                if t.value is not None and self._weights_of(t, mixture) is not None]
+        if not done:
+            return None
+        first = next((t.user_attrs[self.losses_attr] for t in done
+                      if isinstance(t.user_attrs.get(self.losses_attr), dict)
+                      and t.user_attrs[self.losses_attr]), None)
+        if first is None:
+            raise UnusableTrials(
+                f"{self.law} fits per-domain losses, but no completed trial has any in the user "
+                f"attr {self.losses_attr!r} (a values-only study?)"
+            )
+        keys = [str(key) for key in first]
+        if make_law(self.law).per_domain:
+            if set(keys) != set(mixture.domains):
+                raise UnusableTrials(
+                    f"bimix ties each loss to its own domain's weight, but the trials' losses "
+                    f"are for {', '.join(keys)} and the mixture's domains are "
+                    f"{', '.join(mixture.domains)}; law='dml' or 'regmix' model any "
+                    "validation set"
+                )
+            return list(mixture.domains)
+        return keys
+
+    def _losses_of(self, trial: FrozenTrial, outputs: list[str] | None) -> np.ndarray | None:
+        return None if outputs is None else trial_losses(trial, self.losses_attr, outputs)
 
     def _training_data(
-        self, study: Study, mixture: Mixture
+        self, study: Study, mixture: Mixture, outputs: list[str] | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows, losses, values = [], [], []
         for t in self.completed_trials(study):
             if t.value is None or not np.isfinite(t.value):
                 continue
-            w, y = self._weights_of(t, mixture), self._losses_of(t, mixture)
+            w, y = self._weights_of(t, mixture), self._losses_of(t, outputs)
             if w is not None and y is not None:
                 rows.append(w)
                 losses.append(y)
                 values.append(float(t.value))
-        k = mixture.k
+        m = len(outputs) if outputs is not None else mixture.k
         return (
-            np.array(rows).reshape(-1, k),
-            np.array(losses).reshape(-1, k),
+            np.array(rows).reshape(-1, mixture.k),
+            np.array(losses).reshape(-1, m),
             np.array(values),
         )
 
-    def _n_without_losses(self, study: Study, mixture: Mixture) -> int:
+    def _n_without_losses(self, study: Study, mixture: Mixture, outputs: list[str]) -> int:
         return sum(
-            self._weights_of(t, mixture) is not None and self._losses_of(t, mixture) is None
+            self._weights_of(t, mixture) is not None and self._losses_of(t, outputs) is None
             for t in self.completed_trials(study)
         )
 
@@ -322,8 +374,8 @@ class MixingLawSampler(MixtureSampler):
     def _detect_criterion(Y: np.ndarray, values: np.ndarray) -> str:
         if (name := detect_criterion(Y, values)) is not None:
             return name
-        raise LawFitError(
-            "the trial values are not the mean, max or median of the per-domain losses; "
+        raise UnusableTrials(
+            "the trial values are not the mean, max or median of the trials' losses; "
             "pass criterion= to the sampler"
         )
 

@@ -25,7 +25,7 @@ def surface_objective(surface, rng=None, *, keep_losses=False, criterion="mean")
         w = np.array(list(suggest_mixture(trial, domains).values()))
         losses = surface.losses(w) if rng is None else surface.noisy_losses(w, rng)
         if keep_losses:
-            trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+            trial.set_user_attr("losses", dict(zip(surface.outputs, map(float, losses))))
         return float(criterion_fn(criterion)(losses))
 
     return objective

@@ -14,6 +14,7 @@ from optuna_mix import cli
 from optuna_mix.objective import SurfaceEvaluator
 
 SURFACE = str(STUDIES / "surface-powerlaw5.toml")
+HELDOUT = str(STUDIES / "surface-heldout5.toml")  # validation sets that are no domain
 
 
 def run(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -94,6 +95,8 @@ def test_report_of_a_gp_study_gives_the_model_recommendation(tmp_path):
         (("study", "list", "--storage", "oracle+nosuch://h/db"), "SQLAlchemy knows no driver"),
         (("study", "list", "--storage", "couch://h/db"), "unknown database 'couch'"),
         (("study", "optimize", "--study-name", "x", "--jobs", "0"), "--jobs"),
+        (("study", "create", "--config", HELDOUT, "--sampler", "bimix"),
+         "validation sets (heldout_web, downstream, math) are not the domains"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, message, tmp_path):

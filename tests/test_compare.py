@@ -184,6 +184,18 @@ def test_presets_need_the_seed_domains(tmp_path):
     assert "llama" not in names and "dolma" not in names and len(notes) >= 2
 
 
+def test_bimix_is_skipped_where_the_validation_sets_are_not_the_domains():
+    from optuna_mix.config import load_config
+    from helpers import STUDIES
+
+    config = load_config(STUDIES / "surface-heldout5.toml")
+    with pytest.raises(LookupError, match="ties each loss to its own domain's weight"):
+        cmp.resolve_approaches(config, ["sobol", "bimix"])
+    names, notes = cmp.resolve_approaches(config, None)
+    assert "bimix" not in names and {"dml", "regmix", "gp"} <= set(names)
+    assert any("bimix" in n and "heldout_web" in n for n in notes)
+
+
 def test_approach_configs_keep_the_objective_and_change_sampler_seed_and_budget(config_file):
     config = parse_config(_raw(config_file))
     plans = cmp.make_plans(config, ["dolma", "dml", "sobol"], seeds=2, n_trials=64)

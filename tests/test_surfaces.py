@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from optuna_mix.criteria import apply_criterion
-from optuna_mix.surfaces import make_surface
+from optuna_mix.schema import SURFACE_FAMILIES
+from optuna_mix.surfaces import FAMILIES, make_surface
 
 
-@pytest.mark.parametrize("family", ["dml", "powerlaw"])
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("k", [2, 5, 10, 20])
 def test_optimum_beats_dense_random_candidates(family, k):
     surface = make_surface(family, k, seed=3)
@@ -72,3 +73,57 @@ def test_detect_criterion_names_the_one_that_gives_every_value():
         assert detect_criterion(losses, fn(losses)) == name
     assert detect_criterion(losses, losses @ np.array([0.4, 0.3, 0.1, 0.1, 0.1])) is None
     assert detect_criterion(losses, np.mean(losses, axis=1)[:-1]) is None  # lengths differ
+
+
+def test_the_config_offers_every_family():
+    assert SURFACE_FAMILIES == FAMILIES
+
+
+def test_relu_form_is_piecewise_linear_with_saturating_own_data():
+    s = make_surface("relu", 3, seed=0)
+    p = s.params
+    w = np.array([0.2, 0.3, 0.5])
+    hidden = np.maximum(0, p["U"] @ w - p["c"])
+    expected = p["a"] + p["b"] * np.maximum(0, 1 - w / p["tau"]) + p["V"] @ hidden
+    np.testing.assert_allclose(s.losses(w), expected)
+    # piecewise linear: along a segment inside one piece the second difference is zero
+    d = np.array([1.0, -1.0, 0.0]) * 1e-4
+    second = s.losses(w + d) - 2 * s.losses(w) + s.losses(w - d)
+    assert np.max(np.abs(second)) < 1e-12
+
+
+def test_interaction_form_adds_pairwise_terms_to_the_power_law():
+    s = make_surface("interaction", 4, seed=0)
+    base = make_surface("powerlaw", 4, seed=0)
+    assert np.count_nonzero(s.params["Q"]) > 0
+    w = np.array([0.1, 0.2, 0.3, 0.4])
+    iu, ju = np.triu_indices(4, 1)
+    pairs = w[iu] * w[ju]
+    p = s.params
+    power = p["a"] + p["b"] * (0.02 + p["T"] @ w) ** (-p["alpha"])
+    np.testing.assert_allclose(s.losses(w), power + p["Q"] @ pairs)
+    assert base.params["a"].shape == (4,)
+
+
+@pytest.mark.parametrize("outputs, m", [(None, 3), (["web_heldout", "task"], 2),
+                                        ([f"v{i}" for i in range(7)], 7)])
+def test_heldout_validation_sets_need_not_be_the_domains(outputs, m):
+    s = make_surface("heldout", 5, seed=0, outputs=outputs)
+    assert s.m == m and s.outputs != s.domains
+    assert s.losses(np.full(5, 0.2)).shape == (m,)
+    assert s.losses(np.full((4, 5), 0.2)).shape == (4, m)
+    rng = np.random.default_rng(0)
+    values = [apply_criterion("mean", s.noisy_losses(np.full(5, 0.2), rng)) for _ in range(2000)]
+    assert np.std(values) == pytest.approx(0.0, abs=1e-12)  # noise 0
+    noisy = make_surface("heldout", 5, seed=0, outputs=outputs, noise=0.02)
+    values = [apply_criterion("mean", noisy.noisy_losses(np.full(5, 0.2), rng)) for _ in range(4000)]
+    assert np.std(values) == pytest.approx(0.02, rel=0.08)
+
+
+@pytest.mark.parametrize("family, outputs, message", [
+    ("powerlaw", ["a", "b"], "only heldout takes other outputs"),
+    ("heldout", ["a", "a"], "must be distinct"),
+])
+def test_bad_validation_sets_are_refused(family, outputs, message):
+    with pytest.raises(ValueError, match=message):
+        make_surface(family, 3, outputs=outputs)

@@ -183,10 +183,13 @@ def _print_best(mix) -> None:
         click.echo("no complete trial yet")
         return
     click.echo(f"best trial #{best.number}: value {best.value:.4f}")
-    for d in report.domains:
-        click.echo(
-            f"  {d:<12} weight {best.weights[d]:.4f}   loss {best.losses.get(d, float('nan')):.4f}"
-        )
+    if set(best.losses) == set(report.domains):  # the usual case: one loss per domain
+        for d in report.domains:
+            click.echo(f"  {d:<12} weight {best.weights[d]:.4f}   loss {best.losses[d]:.4f}")
+        return
+    click.echo("  " + ", ".join(f"{d} {best.weights[d]:.4f}" for d in report.domains))
+    if best.losses:  # validation sets that are not the training domains
+        click.echo("  losses: " + ", ".join(f"{n} {v:.4f}" for n, v in best.losses.items()))
 
 
 def _top(value: str) -> float | int:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optuna_mix.catalogue import APPROACHES, Approach
+from optuna_mix.catalogue import APPROACHES, Approach, objective_problem
 from optuna_mix.config import StudyConfig, parse_config
 
 
@@ -47,6 +47,8 @@ def unavailable_reason(config: StudyConfig, approach: str) -> str | None:
                 f"approach {approach!r} needs the seed's domains {', '.join(entry.weights)}; "
                 f"the config lacks {', '.join(missing)}"
             )
+    if problem := objective_problem(approach, config.validation_sets, config.domain_names):
+        return problem
     for key in entry.required_options():
         if key not in config.options_for(approach):
             return f"approach {approach!r} needs {key} in a [sampler.{approach}] table of the config"

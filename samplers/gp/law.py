@@ -1,8 +1,9 @@
 """The law prior: a fitted Data Mixing Law as each GP's prior mean, and when it hands over.
 
-For a composite model of one mixture whose outputs are its domains' losses (m = k), from
-k + ``LAW_EXTRA_TRIALS`` trials on, a Data Mixing Law (Ye et al. 2024),
-``L_i = c_i + k_i exp(sum_j t_ij w_j)``, is least-squares fitted to the losses
+For a composite model of one mixture whose outputs are losses on m validation sets (its
+domains, m = k, or any others: a held-out set, a downstream task), from k +
+``LAW_EXTRA_TRIALS`` trials on, a Data Mixing Law (Ye et al. 2024),
+``L_i = c_i + k_i exp(sum_j t_ij w_j)``, is least-squares fitted to each output's losses
 (:func:`fit_law`, the fit of the ``dml`` baseline) and is each output's prior mean
 (:class:`LawMean`): the law carries the global shape, the GP what it misses.
 
@@ -37,17 +38,17 @@ REPEAT_TOL = 0.01
 class LawPrior:
     """A fitted Data Mixing Law, L_i = c_i + k_i exp(t_i . w), as the GPs' prior mean.
 
-    ``columns`` are the input columns of the mixture's weights, in the law's domain order;
-    output i of the model is domain i's loss.
+    ``columns`` are the input columns of the mixture's k weights, in the law's domain order;
+    output i of the model is validation set i's loss.
     """
 
     c: np.ndarray  # (m,)
     k: np.ndarray  # (m,)
-    t: np.ndarray  # (m, m)
+    t: np.ndarray  # (m, k)
     columns: tuple[int, ...]
 
     def losses(self, W: torch.Tensor) -> torch.Tensor:
-        """Per-domain losses (..., m) of raw weights W (..., m)."""
+        """Losses (..., m) of raw weights W (..., k)."""
         t = torch.as_tensor(self.t, dtype=W.dtype)
         exponent = (W @ t.T).clamp(-EXP_CLIP, EXP_CLIP)  # as the numpy fit's predict
         return torch.as_tensor(self.c, dtype=W.dtype) + torch.as_tensor(
@@ -84,8 +85,8 @@ class LawMean(Mean):
 def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:
     """A Data Mixing Law fitted to the per-domain losses, as the GPs' prior mean.
 
-    Only for a composite model (``Y`` (n, m)) of one mixture whose domains are the losses'
-    (in raw weight coordinates), with enough trials for the law (k + ``LAW_EXTRA_TRIALS``);
+    Only for a composite model (``Y`` (n, m), any m validation sets) of one mixture (in raw
+    weight coordinates), with enough trials for the law (k + ``LAW_EXTRA_TRIALS``);
     None otherwise or if the fit fails: the GPs then have a constant prior mean. (Its
     predictions far from the trials are not checked: true losses at the simplex's vertices
     do lie far outside the observed range, and a guard on them rejected most good fits.)
@@ -94,7 +95,7 @@ def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | Non
     if Y.ndim != 2 or len(blocks) != 1:
         return None
     block = blocks[0]
-    if space.coordinates != "weights" or block.width != Y.shape[1]:
+    if space.coordinates != "weights":
         return None
     law = DataMixingLaw()
     if len(Y) < block.width + LAW_EXTRA_TRIALS:

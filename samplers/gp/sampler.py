@@ -28,6 +28,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
 from optuna_mix.samplers._base import MixtureSampler
+from optuna_mix.samplers._losses import losses_problem
 from optuna_mix.samplers._simplex import Mixture, mixture_search_space
 from optuna_mix.samplers._startup import sequence_seed, startup_point
 from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
@@ -188,11 +189,17 @@ class SimplexGPSampler(MixtureSampler):
         if not search_space:
             return {}
         if study._is_multi_objective():
+            self.warn_once("a multi-objective study has no single value to model; proposing "
+                           "Sobol points for the mixtures (the rest: the independent sampler)")
             return super().sample_relative(study, trial, search_space)
         space = self._space(study, search_space)
-        X, y, _, composite = training_data(study, space, self._losses_attr)
+        X, y, trials, composite = training_data(study, space, self._losses_attr)
         if len(y) == 0 or len(y) < self._n_startup_trials:
             return super().sample_relative(study, trial, search_space)
+        if composite is None and (problem := losses_problem(
+                trials, np.array([t.value for t in trials]), self._losses_attr)):
+            self.warn_once(f"modelling the trial values only, not the per-domain losses: "
+                           f"{problem}")
 
         rng = np.random.default_rng([self._base_seed, trial.number])
         search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,

@@ -14,7 +14,11 @@ from optuna.testing.pytest_samplers import (
 )
 
 from optuna_mix import suggest_mixture
-from optuna_mix.samplers import MixingLawSampler, sobol_simplex_points
+from optuna_mix.samplers import (
+    MixingLawSampler,
+    SamplerFallbackWarning,
+    sobol_simplex_points,
+)
 from optuna_mix.samplers._laws import LawFitError, make_law
 from optuna_mix.samplers._optimize import minimize_on_simplex
 from optuna_mix.surfaces import make_surface
@@ -143,10 +147,59 @@ def test_too_few_trials_or_no_losses_falls_back_to_sobol_and_says_why():
         return sum(suggest_mixture(trial, DOMAINS).values())
 
     study = optuna.create_study(sampler=MixingLawSampler(law="bimix", n_startup_trials=2, seed=0))
-    study.optimize(no_losses, n_trials=4)
+    with pytest.warns(SamplerFallbackWarning, match="no completed trial has any") as caught:
+        study.optimize(no_losses, n_trials=4)
+    assert len([w for w in caught if w.category is SamplerFallbackWarning]) == 1  # once
     info = study.trials[3].user_attrs[ATTR]
-    assert info["status"] == "startup"  # no trial has per-domain losses: still starting up
+    assert info["status"] == "unusable"  # not "startup": more trials will not change it
+    assert "user attr 'losses'" in info["reason"]
     assert len({tuple(t.params.values()) for t in study.trials}) == 4
+
+
+HELD_OUT = ["heldout_web", "downstream", "math"]
+
+
+def held_out_objective(seed: int = 0):
+    """Losses on validation sets that are no training domain: each a blend of the domains."""
+    surface = make_surface("heldout", DOMAINS, seed=seed, outputs=HELD_OUT)
+
+    def objective(trial: optuna.Trial) -> float:
+        weights = suggest_mixture(trial, DOMAINS)
+        losses = surface.losses(np.array([weights[d] for d in DOMAINS]))
+        trial.set_user_attr("losses", dict(zip(HELD_OUT, map(float, losses))))
+        return float(np.mean(losses))
+
+    return objective, surface
+
+
+@pytest.mark.parametrize("law_name", ["dml", "regmix"])
+def test_laws_that_model_any_output_fit_validation_sets_that_are_not_the_domains(law_name):
+    objective, surface = held_out_objective()
+    study = optuna.create_study(sampler=MixingLawSampler(law=law_name, n_startup_trials=10,
+                                                         seed=0))
+    study.optimize(objective, n_trials=14)
+    info = study.trials[-1].user_attrs[ATTR]
+    assert info["status"] == "fitted", info
+    assert info["outputs"] == HELD_OUT
+    assert set(info["r2"]) == set(HELD_OUT) and min(info["r2"].values()) > 0.9
+    best = min(surface.regret(np.array([t.user_attrs["mix"][d] for d in DOMAINS]))
+               for t in study.trials[10:])
+    startup = np.median([surface.regret(np.array([t.user_attrs["mix"][d] for d in DOMAINS]))
+                         for t in study.trials[:10]])
+    assert best < 0.5 * startup  # the fitted law's proposals beat the start-up design
+
+
+def test_bimix_says_once_why_it_cannot_use_validation_sets_that_are_not_the_domains():
+    objective, _ = held_out_objective()
+    study = optuna.create_study(sampler=MixingLawSampler(law="bimix", n_startup_trials=2,
+                                                         seed=0))
+    with pytest.warns(SamplerFallbackWarning, match="bimix ties each loss") as caught:
+        study.optimize(objective, n_trials=5)
+    assert len([w for w in caught if w.category is SamplerFallbackWarning]) == 1
+    for t in study.trials[1:]:
+        info = t.user_attrs[ATTR]
+        assert info["status"] == "unusable" and "heldout_web" in info["reason"]
+        assert "law='dml' or 'regmix'" in info["reason"]
 
 
 def test_singular_fit_falls_back_and_the_study_goes_on(law):

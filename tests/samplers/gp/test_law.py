@@ -45,6 +45,27 @@ def test_a_fitted_mixing_law_is_the_prior_mean_once_there_are_enough_trials():
     assert np.max(np.abs(-predicted - surface.value(unseen))) < 0.02
 
 
+def test_the_law_prior_models_validation_sets_that_are_not_the_domains():
+    # three held-out sets over four domains: m = 3 outputs, each a law over the 4 weights
+    surface = make_surface("heldout", 4, seed=1, outputs=["web_heldout", "task", "math"])
+    gp = SimplexGPSampler(seed=0, n_startup_trials=12, **FAST)  # 12 Sobol points
+    study = optuna.create_study(sampler=gp)
+    objective = surface_objective(surface, keep_losses=True)
+    study.optimize(objective, n_trials=12)
+    space = encoded_space(gp.infer_relative_search_space(study, None), gp.mixtures(study))
+    X, Y, _, composite = training_data(study, space, "losses")
+    assert Y.shape == (12, 3) and composite is not None and composite.n_outputs == 3
+    law = fit_law(space, X, Y)
+    assert law is not None and law.t.shape == (3, 4)
+    model = GPFitter().fit(fit_key(study._study_id, space, Y, law_prior=True), space, X, Y,
+                           seed=0, warp=0.05)
+    assert isinstance(model.mean_module, LawMean)
+    unseen = np.random.default_rng(0).dirichlet(np.ones(4), 32)
+    predicted, _ = posterior_mean_std(model, unseen, composite)
+    spread = float(np.std(surface.value(unseen)))
+    assert np.sqrt(np.mean((-predicted - surface.value(unseen)) ** 2)) < 0.25 * spread
+
+
 def test_repeats_are_points_within_the_tolerance_of_a_trial_in_every_column():
     X = np.array([[0.2, 0.3, 0.5], [0.6, 0.4, 0.0]])
     assert repeats_a_trial(X[1] + REPEAT_TOL / 2, X)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import optuna
@@ -12,7 +13,7 @@ from optuna.trial import TrialState
 
 from gp_helpers import FAST, is_simplex, surface_objective, weights
 from optuna_mix import suggest_mixture
-from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
+from optuna_mix.samplers import SamplerFallbackWarning, SimplexGPSampler, SobolMixtureSampler
 from optuna_mix.samplers.gp import sampler as sampler_module
 from optuna_mix.samplers.gp.law import REPEAT_TOL, LawMean
 from optuna_mix.surfaces import make_surface
@@ -275,3 +276,28 @@ def test_only_prior_mean_law_puts_a_law_under_the_gp(prior_mean, monkeypatch):
     study.sampler = SimplexGPSampler(seed=0, prior_mean=prior_mean, **FAST)
     study.optimize(objective, n_trials=1)
     assert laws[0] == (prior_mean == "law") and laws[1:] in ([], [False])
+
+
+def test_losses_it_cannot_model_are_said_once_with_the_reason_not_dropped_silently():
+    surface = make_surface("powerlaw", 4, seed=0)
+    domains = list(surface.domains)
+
+    def objective(trial):  # the value is a weighted mean: no criterion of the losses
+        w = np.array(list(suggest_mixture(trial, domains).values()))
+        losses = surface.losses(w)
+        trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        return float(losses @ np.array([0.4, 0.3, 0.2, 0.1]))
+
+    study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=2, **FAST))
+    with pytest.warns(SamplerFallbackWarning, match="not the mean, max or median") as caught:
+        study.optimize(objective, n_trials=5)
+    assert len([w for w in caught if w.category is SamplerFallbackWarning]) == 1
+    assert "modelling the trial values only" in str(caught[0].message)
+
+
+def test_a_values_only_study_gets_no_warning():
+    surface = make_surface("powerlaw", 4, seed=0)
+    study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=2, **FAST))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SamplerFallbackWarning)
+        study.optimize(surface_objective(surface), n_trials=4)
