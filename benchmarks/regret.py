@@ -1,21 +1,35 @@
-"""Simple regret of mixture samplers on the analytic surfaces, and seconds per suggestion.
+"""Simple regret of mixture samplers on analytic surfaces of several shapes, and seconds per suggestion.
 
 Every run is an in-memory Optuna study on ``make_surface(family, k, seed=seed, noise=sigma)``;
-the trial value is the noisy mean criterion. After 8, 16, 32 and 64 trials the *recommended*
-mixture is scored by its true (noise-free) regret: ``SimplexGPSampler.recommend`` (posterior
-mean over the evaluated mixtures) for ``gp``; the best observed trial's mixture for every
-other sampler (they have no model to ask).
+the trial value is the noisy mean criterion over the surface's validation sets. After 8, 12,
+16, 32 and 64 trials the *recommended* mixture is scored by its true (noise-free) regret:
+``SimplexGPSampler.recommend`` (posterior mean over the evaluated mixtures) for ``gp``; the
+best observed trial's mixture for every other sampler (they have no model to ask).
+
+Families (``optuna_mix.surfaces``): ``powerlaw`` and ``dml`` (the shapes of the project's law
+prior), ``relu`` (piecewise linear), ``interaction`` (strong pairwise terms) and ``heldout``
+(three validation sets that are no training domain).
+
+Modes: ``values``, a plain Optuna study (the objective keeps no per-domain losses: the GP
+models the values alone); ``losses``, the project's objectives (``losses`` kept as a user attr:
+the GP's composite model, and the mixing laws, which need them). Samplers that never read the
+losses run once and count in both modes.
 
 Samplers: ``gp`` (SimplexGPSampler), ``sobol`` (SobolMixtureSampler), Optuna's ``GPSampler``
 and ``TPESampler`` through ``suggest_mixture``'s normalisation (``optuna-gp-norm``,
 ``tpe-norm``) and through a stick-breaking parametrisation (k-1 floats in [0, 1] mapped onto
-the simplex by ``cube_to_simplex``; ``optuna-gp-stick``, ``tpe-stick``).
+the simplex by ``cube_to_simplex``; ``optuna-gp-stick``, ``tpe-stick``), the mixing laws
+``dml``, ``regmix`` and ``bimix`` (losses mode; bimix not on ``heldout``) and ``seed-recipe``
+(the seed's BO: BoTorch SingleTaskGP + qLogNEI on the first k-1 weights, 32 Sobol start-up
+points; benchmarks/seed_recipe.py).
 
-    python benchmarks/regret.py --out docs/img/regret            # the full run (docs/benchmarks/gp-regret.md)
+    python benchmarks/regret.py --families powerlaw,dml,relu,interaction,heldout --ks 5 \
+        --noises 0.01 --seeds 10 --n-trials 32 --out out/k5      # docs/benchmarks/gp-regret.md
     python benchmarks/regret.py --ks 5 --noises 0.01 --seeds 2 --samplers gp,sobol
 
 Each run pins torch to one thread (a GP on tens of points is several times slower with two
-threads contending), and runs go to ``--jobs`` processes.
+threads contending), and runs go to ``--jobs`` processes. ``--n-trials`` caps every sampler
+but ``sobol``, which always runs to 64 (the yardstick "Sobol's median at 64").
 """
 
 from __future__ import annotations
@@ -32,19 +46,41 @@ import numpy as np
 from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
 
 CHECKPOINTS = (8, 12, 16, 32, 64)
-ALL_SAMPLERS = ("gp", "sobol", "optuna-gp-norm", "optuna-gp-stick", "tpe-norm", "tpe-stick")
+FAMILIES = ("powerlaw", "dml", "relu", "interaction", "heldout")
+MODES = ("values", "losses")
+OPTUNAS = ("optuna-gp-norm", "optuna-gp-stick", "tpe-norm", "tpe-stick")
+LAWS = ("dml", "regmix", "bimix")
+ALL_SAMPLERS = ("gp", "sobol", *OPTUNAS, *LAWS, "seed-recipe")
+SOBOL_TRIALS = 64
 
 
-def _sampler(name: str, seed: int, options: dict):
+def reads_losses(sampler: str) -> bool:
+    """Whether the sampler's proposals depend on the trials' per-domain losses."""
+    return sampler == "gp" or sampler in LAWS
+
+
+def runs_in(sampler: str, mode: str, family: str) -> bool:
+    if sampler in LAWS:
+        return mode == "losses" and not (sampler == "bimix" and family == "heldout")
+    return True
+
+
+def _sampler(name: str, seed: int, options: dict, k: int):
     import optuna
 
-    from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
+    from optuna_mix.samplers import MixingLawSampler, SimplexGPSampler, SobolMixtureSampler
 
     if name == "gp":
         options = {k: v for k, v in options.items() if k != "recommend"}
         return SimplexGPSampler(seed=seed, **options)
     if name == "sobol":
         return SobolMixtureSampler(seed=seed)
+    if name in LAWS:
+        return MixingLawSampler(law=name, seed=seed)
+    if name == "seed-recipe":
+        from seed_recipe import SeedRecipeSampler
+
+        return SeedRecipeSampler(k, seed=seed)
     if name.startswith("optuna-gp"):
         return optuna.samplers.GPSampler(seed=seed)
     if name.startswith("tpe"):
@@ -60,35 +96,44 @@ def run_one(
     seed: int,
     n_trials: int,
     options: dict | None = None,
+    mode: str = "losses",
 ) -> dict:
     """One study; the regret of the recommended mixture at each checkpoint."""
+    import warnings
+
     import optuna
     import torch
 
     from optuna_mix import suggest_mixture
     from optuna_mix.samplers import cube_to_simplex
     from optuna_mix.surfaces import make_surface
+    from seed_recipe import suggest_first_weights
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore")
     surface = make_surface(family, k, seed=seed, noise=noise)
     domains = list(surface.domains)
     rng = np.random.default_rng([seed, 12345])
     stick = sampler.endswith("-stick")
+    keep_losses = mode == "losses"
 
     def objective(trial):
         if stick:
             u = [trial.suggest_float(f"u{i}", 0.0, 1.0) for i in range(k - 1)]
             w = cube_to_simplex(np.array(u))[0]
             trial.set_user_attr(MIXTURE_ATTR, dict(zip(domains, map(float, w))))
+        elif sampler == "seed-recipe":
+            w = suggest_first_weights(trial, k)
+            trial.set_user_attr(MIXTURE_ATTR, dict(zip(domains, map(float, w))))
         else:
             w = np.array(list(suggest_mixture(trial, domains).values()))
         losses = surface.noisy_losses(w, rng)
-        # kept as optuna-mix's objectives keep them (SimplexGPSampler models each one)
-        trial.set_user_attr(LOSSES_ATTR, dict(zip(domains, map(float, losses))))
+        if keep_losses:  # as optuna-mix's objectives keep them (the composite GP, the laws)
+            trial.set_user_attr(LOSSES_ATTR, dict(zip(surface.outputs, map(float, losses))))
         return float(np.mean(losses))
 
-    s = _sampler(sampler, seed, options or {})
+    s = _sampler(sampler, seed, options or {}, k)
     study = optuna.create_study(sampler=s)
     regrets, seconds = {}, []
     for n in range(1, n_trials + 1):
@@ -104,6 +149,7 @@ def run_one(
             regrets[n] = surface.regret(w)
     return {
         "sampler": sampler,
+        "mode": mode if reads_losses(sampler) else "any",
         "family": family,
         "k": k,
         "noise": noise,
@@ -151,7 +197,7 @@ def time_suggestion(sampler: str, k: int, n_done: int, repeats: int = 3) -> floa
 
     study = optuna.create_study(sampler=SobolMixtureSampler(seed=0))
     study.optimize(objective, n_trials=n_done)
-    study.sampler = _sampler(sampler, 0, {})
+    study.sampler = _sampler(sampler, 0, {}, k)
     times = []
     for _ in range(max(repeats, n_done // 10 + 1) + 1):
         t0 = time.perf_counter()
@@ -164,22 +210,103 @@ def _run(args: tuple) -> dict:
     return run_one(*args)
 
 
+def _problem(r: dict) -> tuple:
+    return (r["family"], r["k"], r["noise"], r["seed"])
+
+
+def _in_mode(results: list[dict], mode: str, sampler: str) -> list[dict]:
+    return [r for r in results if r["sampler"] == sampler and r["mode"] in (mode, "any")]
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    return float(np.mean(values)), float(np.median(values)), float(np.max(values))
+
+
+def _ratio_to_strongest(gp: list[dict], peers: dict[str, list[dict]], c: int
+                        ) -> tuple[float, str] | None:
+    """max over peers of mean(gp) / mean(peer) at checkpoint c, each over the problems both
+    ran (bimix skips heldout: it is compared on the rest), and which peer that is."""
+    by_problem = {_problem(r): r["regret"][c] for r in gp if c in r["regret"]}
+    worst = None
+    for name, runs in peers.items():
+        common = [(by_problem[_problem(r)], r["regret"][c]) for r in runs
+                  if c in r["regret"] and _problem(r) in by_problem]
+        if not common:
+            continue
+        ours, theirs = map(np.mean, zip(*common))
+        ratio = float(ours / max(theirs, 1e-12))
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, name)
+    return worst
+
+
 def _table(results: list[dict], samplers: list[str]) -> str:
+    """Per mode and (k, sigma): mean / median / worst regret of each sampler at each checkpoint
+    over every family and seed, and gp's ratio to the strongest peer."""
     lines = []
-    keys = sorted({(r["k"], r["noise"]) for r in results})
     checkpoints = sorted({int(c) for r in results for c in r["regret"]})
-    head = "| k | sigma | sampler | seeds | " + " | ".join(f"{c} trials" for c in checkpoints)
-    lines += [head + " |", "|" + "---|" * (4 + len(checkpoints))]
-    for k, noise in keys:
-        for s in samplers:
-            rs = [r for r in results if r["k"] == k and r["noise"] == noise and r["sampler"] == s]
-            if not rs:
+    for mode in MODES:
+        for k, noise in sorted({(r["k"], r["noise"]) for r in results}):
+            block = [r for r in results if r["k"] == k and r["noise"] == noise]
+            present = [x for x in samplers if _in_mode(block, mode, x)]
+            if mode == "values" and not any(r["mode"] == "values" for r in block):
+                continue
+            if mode == "losses" and not any(r["mode"] == "losses" for r in block):
+                continue
+            families = sorted({r["family"] for r in block})
+            lines += ["", f"### {mode} mode, k = {k}, sigma = {noise} "
+                      f"({', '.join(families)}): mean / median / worst", ""]
+            lines += ["| sampler | runs | " + " | ".join(f"{c} trials" for c in checkpoints) + " |",
+                      "|---|---|" + "---|" * len(checkpoints)]
+            for x in present:
+                rs = _in_mode(block, mode, x)
+                cells = []
+                for c in checkpoints:
+                    vals = [r["regret"][c] for r in rs if c in r["regret"]]
+                    cells.append("{:.4f} / {:.4f} / {:.4f}".format(*_stats(vals)) if vals else "")
+                lines.append(f"| {x} | {len(rs)} | " + " | ".join(cells) + " |")
+            gp = _in_mode(block, mode, "gp")
+            if not gp:
+                continue
+            groups = {"strongest peer": [x for x in present if x != "gp"]}
+            if mode == "values":
+                groups["strongest Optuna sampler"] = [x for x in present if x in OPTUNAS]
+            for label, names in groups.items():
+                cells = []
+                for c in checkpoints:
+                    worst = _ratio_to_strongest(gp, {x: _in_mode(block, mode, x) for x in names}, c)
+                    cells.append(f"{worst[0]:.2f} ({worst[1]})" if worst else "")
+                lines.append(f"| gp mean / {label}'s | | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _family_table(results: list[dict], samplers: list[str], checkpoints=(16, 32)) -> str:
+    """Per mode, k, sigma and family: gp's mean regret against the strongest peer's."""
+    lines = ["", "### by family: gp's mean regret and the strongest peer's (same problems)", "",
+             "| mode | k | sigma | family | " + " | ".join(
+                 f"gp at {c} | strongest peer at {c}" for c in checkpoints) + " |",
+             "|---|---|---|---|" + "---|---|" * len(checkpoints)]
+    keys = sorted({(r["k"], r["noise"], r["family"]) for r in results})
+    for mode in MODES:
+        for k, noise, family in keys:
+            block = [r for r in results
+                     if (r["k"], r["noise"], r["family"]) == (k, noise, family)]
+            gp = _in_mode(block, mode, "gp")
+            if not gp or not any(r["mode"] == mode for r in gp):
                 continue
             cells = []
             for c in checkpoints:
-                vals = [r["regret"][c] for r in rs if c in r["regret"]]
-                cells.append(f"{np.median(vals):.4f}" if vals else "")
-            lines.append(f"| {k} | {noise} | {s} | {len(rs)} | " + " | ".join(cells) + " |")
+                ours = [r["regret"][c] for r in gp if c in r["regret"]]
+                best = None
+                for x in samplers:
+                    if x == "gp":
+                        continue
+                    vals = [r["regret"][c] for r in _in_mode(block, mode, x) if c in r["regret"]]
+                    if vals and (best is None or np.mean(vals) < best[0]):
+                        best = (float(np.mean(vals)), x)
+                cells.append(f"{np.mean(ours):.4f}" if ours else "")
+                cells.append(f"{best[0]:.4f} ({best[1]})" if best else "")
+            lines.append(f"| {mode} | {k} | {noise} | {family} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -196,27 +323,32 @@ def _plot(results: list[dict], samplers: list[str], out: Path) -> None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    keys = sorted({(r["k"], r["noise"]) for r in results})
-    cols = min(3, len(keys))
-    rows = (len(keys) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"k={k}, sigma={s}" for k, s in keys])
-    colours = dict(zip(ALL_SAMPLERS, ("#d62728", "#7f7f7f", "#1f77b4", "#17becf", "#2ca02c",
-                                        "#bcbd22")))
-    for i, (k, noise) in enumerate(keys):
-        for s in samplers:
-            rs = [r for r in results if r["k"] == k and r["noise"] == noise and r["sampler"] == s]
+    panels = [(m, k, s) for m in MODES for k, s in sorted({(r["k"], r["noise"]) for r in results})
+              if any(r["mode"] == m and r["k"] == k and r["noise"] == s for r in results)]
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols,
+                        subplot_titles=[f"{m}: k={k}, sigma={s}" for m, k, s in panels])
+    palette = ("#d62728", "#7f7f7f", "#1f77b4", "#17becf", "#2ca02c", "#bcbd22", "#9467bd",
+               "#8c564b", "#e377c2", "#ff7f0e")
+    colours = dict(zip(ALL_SAMPLERS, palette))
+    for i, (mode, k, noise) in enumerate(panels):
+        block = [r for r in results if r["k"] == k and r["noise"] == noise]
+        for x in samplers:
+            rs = _in_mode(block, mode, x)
             if not rs:
                 continue
             cps = sorted({int(c) for r in rs for c in r["regret"]})
-            med = [float(np.median([r["regret"][c] for r in rs if c in r["regret"]])) for c in cps]
+            mean = [float(np.mean([r["regret"][c] for r in rs if c in r["regret"]])) for c in cps]
             fig.add_trace(
-                go.Scatter(x=cps, y=med, name=s, legendgroup=s, showlegend=i == 0,
-                           line={"color": colours.get(s)}),
+                go.Scatter(x=cps, y=mean, name=x, legendgroup=x, showlegend=i == 0,
+                           line={"color": colours.get(x)}),
                 row=i // cols + 1, col=i % cols + 1,
             )
     fig.update_xaxes(type="log", title_text="trials")
-    fig.update_yaxes(type="log", title_text="median simple regret")
-    fig.update_layout(height=330 * rows, width=1100, title="Simple regret of the recommended mixture")
+    fig.update_yaxes(type="log", title_text="mean simple regret")
+    fig.update_layout(height=330 * rows, width=1100,
+                      title="Mean simple regret of the recommended mixture, over families and seeds")
     fig.write_html(str(out) + ".html", include_plotlyjs="cdn")
     try:
         fig.write_image(str(out) + ".png")
@@ -224,13 +356,19 @@ def _plot(results: list[dict], samplers: list[str], out: Path) -> None:
         print(f"PNG skipped (kaleido unavailable?): {e.__class__.__name__}: {str(e).strip()[:200]}")
 
 
+def _report(results: list[dict], samplers: list[str]) -> str:
+    return _table(results, samplers) + "\n" + _family_table(results, samplers)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--family", default="powerlaw")
+    p.add_argument("--families", "--family", default=",".join(FAMILIES))
+    p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--ks", default="5,10,20")
-    p.add_argument("--noises", default="0,0.01,0.02")
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--n-trials", type=int, default=64)
+    p.add_argument("--noises", default="0.01,0.02")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--n-trials", type=int, default=32)
     p.add_argument("--samplers", default=",".join(ALL_SAMPLERS))
     p.add_argument(
         "--gp-options",
@@ -253,7 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         for r in results:
             r["regret"] = {int(c): v for c, v in r["regret"].items()}
         samplers = [s for s in ALL_SAMPLERS if any(r["sampler"] == s for r in results)]
-        table = _table(results, samplers)
+        table = _report(results, samplers)
         print(table)
         for t in timing:
             print(f"timing {t['sampler']} k={t['k']} n={t['n']}: {t['seconds']:.3f} s/suggestion")
@@ -264,29 +402,39 @@ def main(argv: list[str] | None = None) -> None:
             _plot(results, samplers, out)
         return
     samplers = a.samplers.split(",") if a.samplers else []
+    modes = a.modes.split(",")
     options = json.loads(a.gp_options)
-    tasks = [
-        (s, a.family, int(k), float(noise), seed, a.n_trials, options if s == "gp" else {})
-        for k in a.ks.split(",")
-        for noise in a.noises.split(",")
-        for seed in range(a.seeds)
-        for s in samplers
-    ]
+    tasks = []
+    for family in a.families.split(","):
+        for k in map(int, a.ks.split(",")):
+            for noise in map(float, a.noises.split(",")):
+                for seed in range(a.first_seed, a.first_seed + a.seeds):
+                    for x in samplers:
+                        n = SOBOL_TRIALS if x == "sobol" else a.n_trials
+                        # a sampler that never reads the losses runs once for both modes
+                        for mode in (modes if reads_losses(x) else modes[-1:]):
+                            if runs_in(x, mode, family):
+                                tasks.append((x, family, k, noise, seed, n,
+                                              options if x == "gp" else {}, mode))
     # slow ones first so that the pool ends together
-    tasks.sort(key=lambda t: (0 if "gp" in t[0] else 1, -t[2]))
+    tasks.sort(key=lambda t: (0 if "gp" in t[0] or t[0] in LAWS else 1, -t[2]))
     t0 = time.time()
+    results = []
     with ProcessPoolExecutor(a.jobs) as pool:
-        results = list(pool.map(_run, tasks))
+        for i, r in enumerate(pool.map(_run, tasks), 1):
+            results.append(r)
+            if i % max(1, len(tasks) // 20) == 0:
+                print(f"# {i}/{len(tasks)} runs, {time.time() - t0:.0f} s", flush=True)
     print(f"# {len(tasks)} runs in {time.time() - t0:.0f} s")
-    table = _table(results, samplers) if results else ""
+    table = _report(results, samplers) if results else ""
     print(table)
     timing = []
     for item in filter(None, a.timing.split(",")):
         k, n = map(int, item.split(":"))
-        for s in a.timing_samplers.split(","):
-            sec = time_suggestion(s, k, n, a.timing_repeats)
-            timing.append({"sampler": s, "k": k, "n": n, "seconds": sec})
-            print(f"timing {s} k={k} n={n}: {sec:.3f} s/suggestion", flush=True)
+        for x in a.timing_samplers.split(","):
+            sec = time_suggestion(x, k, n, a.timing_repeats)
+            timing.append({"sampler": x, "k": k, "n": n, "seconds": sec})
+            print(f"timing {x} k={k} n={n}: {sec:.3f} s/suggestion", flush=True)
     if a.out:
         out = Path(a.out)
         out.parent.mkdir(parents=True, exist_ok=True)
