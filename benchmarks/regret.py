@@ -277,6 +277,15 @@ def _table(results: list[dict], samplers: list[str]) -> str:
                     worst = _ratio_to_strongest(gp, {x: _in_mode(block, mode, x) for x in names}, c)
                     cells.append(f"{worst[0]:.2f} ({worst[1]})" if worst else "")
                 lines.append(f"| gp mean / {label}'s | | " + " | ".join(cells) + " |")
+            last = max((c for c in checkpoints if all(c in r["regret"] for r in gp)), default=0)
+            if last > 8 and all(8 in r["regret"] for r in gp):
+                # (a run already within a tenth of the noise of the optimum at 8 is not stuck)
+                stuck = [r for r in gp if r["regret"][last] >= r["regret"][8] - 1e-12
+                         and r["regret"][8] >= 0.1 * noise]
+                lines.append(f"\ngp runs whose recommendation at {last} trials is no better "
+                             f"than at 8 (and was not within sigma/10 of the optimum there): "
+                             f"{len(stuck)} of {len(gp)}"
+                             + "".join(f"; {r['family']} seed {r['seed']}" for r in stuck))
     return "\n".join(lines)
 
 

