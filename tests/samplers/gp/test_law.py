@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import torch
 
 from gp_helpers import FAST, surface_objective
+from optuna_mix import suggest_mixture
 from optuna_mix.samplers import SimplexGPSampler
 from optuna_mix.samplers.gp.law import (
     REPEAT_TOL,
     LawMean,
     fit_law,
     hands_over,
+    loo_residuals,
     repeats_a_trial,
     without_output_scale,
 )
@@ -93,3 +96,48 @@ def test_the_first_hand_over_starts_from_the_law_models_lengthscales_and_noise()
     )
     assert {"covar_module.raw_lengthscale", "likelihood.noise_covar.raw_noise"} <= set(mapped)
     assert set(mapped) - names == {"covar_module.raw_outputscale"}  # no such parameter: skipped
+
+
+def test_leave_one_out_residuals_match_refits_at_the_same_hyperparameters():
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(4), 14)
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + 0.01 * rng.normal(size=14)
+    model, hyper = fit_gp(X, y, warp_columns=[0, 1, 2, 3], warp=0.05)
+    closed = loo_residuals(model)
+    refits = []
+    for i in range(len(X)):
+        keep = np.arange(len(X)) != i
+        held, _ = fit_gp(X[keep], y[keep], warm_start=hyper, refit=False,
+                         warp_columns=[0, 1, 2, 3], warp=0.05)
+        with torch.no_grad():
+            refits.append(y[i] - held.posterior(torch.tensor(X[i:i + 1])).mean.item())
+    # equal but for the refit's own output standardisation
+    assert np.corrcoef(closed, refits)[0, 1] > 0.98
+    assert np.max(np.abs(closed - np.array(refits))) < 0.2 * np.ptp(y)
+
+
+def _chosen_model(losses_of, k=4, n=14):
+    """The model SimplexGPSampler fits to n Sobol trials of per-domain losses_of(w)."""
+    gp = SimplexGPSampler(seed=0, n_startup_trials=n, **FAST)
+    study = optuna.create_study(sampler=gp)
+    domains = [f"d{i}" for i in range(k)]
+
+    def objective(trial):
+        w = np.array(list(suggest_mixture(trial, domains).values()))
+        losses = losses_of(w)
+        trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        return float(np.mean(losses))
+
+    study.optimize(objective, n_trials=n)
+    space = encoded_space(gp.infer_relative_search_space(study, None), gp.mixtures(study))
+    X, Y, _, _ = training_data(study, space, "losses")
+    return gp._fit(study, space, X, Y)
+
+
+def test_the_law_leads_where_it_predicts_left_out_trials_and_not_where_it_misses_them():
+    surface = make_surface("dml", 4, seed=2)  # the law's own form: it predicts them
+    assert isinstance(_chosen_model(surface.losses).mean_module, LawMean)
+    # a bowl per output with its minimum inside the simplex: no exp(t.w) has that shape
+    centres = np.random.default_rng(1).dirichlet(np.full(4, 3.0), size=4)
+    bowls = lambda w: 3.0 + 4.0 * np.sum((w[None, :] - centres) ** 2, axis=1)  # noqa: E731
+    assert not isinstance(_chosen_model(bowls).mean_module, LawMean)
