@@ -290,6 +290,22 @@ class GPFitter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._caches: dict[FitKey, FitCache] = {}
+        self._laws: dict[FitKey, FitCache] = {}  # each law model's law, on its own schedule
+
+    def law(self, key: FitKey, space: EncodedSpace, X: np.ndarray, Y: np.ndarray
+            ) -> LawPrior | None:
+        """The law prior of model ``key`` on (X, Y): refitted on the schedule of
+        :func:`refit_due`, the last one in between (so it can be judged before its GP is
+        fitted, and a law that loses costs no GP fit)."""
+        data_key = X.tobytes() + Y.tobytes()
+        with self._lock:
+            cached = self._laws.get(key)
+        if cached is not None and not refit_due(cached, data_key, len(Y)):
+            return cached.law
+        law = fit_law(space, X, Y)
+        with self._lock:
+            self._laws[key] = FitCache(data_key, {}, len(Y), law)
+        return law
 
     def last(self, key: FitKey) -> FitCache | None:
         """The last fit of model ``key``, if any."""
@@ -309,8 +325,11 @@ class GPFitter:
         *,
         seed: int,
         warp: float | None,
+        law: LawPrior | None = None,
     ) -> SingleTaskGP:
         """The GP on (X, Y), its hyperparameters warm-started from model ``key``'s last fit.
+
+        ``law``: the law prior to use (from :meth:`law`); by default a law model fits its own.
 
         The hyperparameters and the law prior are refitted on the schedule of
         :func:`refit_due`; in between, the model conditions on the new points with the
@@ -333,7 +352,7 @@ class GPFitter:
         # the law is part of the prior: refitted with the hyperparameters, kept in between
         if not key.law_prior:
             law = None
-        else:
+        elif law is None:
             law = fit_law(space, X, Y) if refit else cached.law  # type: ignore[union-attr]
         model, hyper = fit_gp(
             X,

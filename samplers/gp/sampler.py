@@ -40,7 +40,7 @@ from optuna_mix.samplers.gp.acquisition import (
     maximise_mean,
     propose,
 )
-from optuna_mix.samplers.gp.law import LawMean, hands_over, law_possible, loo_residuals
+from optuna_mix.samplers.gp.law import hands_over, law_possible, loo_residuals
 from optuna_mix.samplers.gp.model import Composite, GPFitter, fit_key, training_data
 from optuna_mix.samplers.gp.pending import (
     pending_points,
@@ -355,14 +355,16 @@ class SimplexGPSampler(MixtureSampler):
         plain = self._fitter.fit(plain_key, space, X, y, seed=self._base_seed, warp=self._warp)
         if not (with_law and self._prior_mean == "law" and law_possible(space, len(y))):
             return plain
-        model = self._fitter.fit(plain_key._replace(law_prior=True), space, X, y,
-                                 seed=self._base_seed, warp=self._warp)
-        if not isinstance(model.mean_module, LawMean):
+        law_key = plain_key._replace(law_prior=True)
+        law = self._fitter.law(law_key, space, X, y)
+        if law is None:
             return plain
         # the law leads only on evidence: the law alone predicts left-out trials better than
-        # the constant-mean GP (docs/gp.md, "A mixing law as the prior mean")
-        plain_rmse = float(np.sqrt(np.mean(loo_residuals(plain) ** 2)))
-        return model if model.mean_module.law.loo_rmse < plain_rmse else plain
+        # the constant-mean GP (docs/gp.md, "A mixing law as the prior mean, on evidence")
+        if law.loo_rmse >= float(np.sqrt(np.mean(loo_residuals(plain) ** 2))):
+            return plain
+        return self._fitter.fit(law_key, space, X, y, seed=self._base_seed, warp=self._warp,
+                                law=law)
 
 
 @dataclass(frozen=True)
