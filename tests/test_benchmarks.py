@@ -1,0 +1,67 @@
+"""The benchmark scripts' own logic: the seed's BO recipe and the regret report's ratios."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import optuna
+import pytest
+
+from helpers import REPO
+from optuna_mix.surfaces import make_surface
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import regret  # noqa: E402
+from seed_recipe import SeedRecipeSampler, suggest_first_weights  # noqa: E402
+
+
+def test_the_seed_recipe_starts_with_sobol_then_proposes_inside_the_simplex():
+    surface = make_surface("powerlaw", 3, seed=0)
+
+    def objective(trial):
+        w = suggest_first_weights(trial, 3)
+        assert np.all(w >= 0) and abs(w.sum() - 1) < 1e-9
+        return float(surface.value(w))
+
+    sampler = SeedRecipeSampler(3, seed=0, n_startup_trials=4, num_restarts=2, raw_samples=32)
+    study = optuna.create_study(sampler=sampler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(objective, n_trials=6)
+    first = [[t.params["x0"], t.params["x1"]] for t in study.trials[:4]]
+    np.testing.assert_allclose(first, sampler._startup[:4, :2])  # the Sobol design
+    for t in study.trials[4:]:  # BO steps under sum(x) <= 1
+        assert t.params["x0"] + t.params["x1"] <= 1 + 1e-6
+
+
+def _run(sampler, family, seed, regrets, mode="any"):
+    return {"sampler": sampler, "mode": mode, "family": family, "k": 5, "noise": 0.01,
+            "seed": seed, "regret": dict(regrets)}
+
+
+@pytest.mark.parametrize("gp, peers, expected", [
+    # one peer: the ratio of means over the problems both ran
+    ([1.0, 3.0], {"a": [2.0, 2.0]}, (1.0, "a")),
+    # the strongest peer is the one that gives the largest ratio
+    ([1.0, 1.0], {"a": [4.0, 4.0], "b": [2.0, 2.0]}, (0.5, "b")),
+    # a peer that skipped a problem is compared on the problems it ran only
+    ([1.0, 9.0], {"a": [2.0, None]}, (0.5, "a")),
+])
+def test_the_ratio_to_the_strongest_peer_is_over_the_problems_both_ran(gp, peers, expected):
+    families = ["relu", "heldout"]
+    ours = [_run("gp", f, 0, {16: v}, "losses") for f, v in zip(families, gp)]
+    theirs = {name: [_run(name, f, 0, {16: v}) for f, v in zip(families, values)
+                     if v is not None] for name, values in peers.items()}
+    ratio, name = regret._ratio_to_strongest(ours, theirs, 16)
+    assert (round(ratio, 12), name) == expected
+
+
+@pytest.mark.parametrize("sampler, mode, family, runs", [
+    ("bimix", "losses", "relu", True), ("bimix", "losses", "heldout", False),
+    ("dml", "values", "relu", False), ("dml", "losses", "heldout", True),
+    ("gp", "values", "heldout", True), ("sobol", "losses", "relu", True),
+])
+def test_which_sampler_runs_in_which_mode(sampler, mode, family, runs):
+    assert regret.runs_in(sampler, mode, family) is runs
