@@ -222,22 +222,35 @@ def _stats(values: list[float]) -> tuple[float, float, float]:
     return float(np.mean(values)), float(np.median(values)), float(np.max(values))
 
 
+def _paired(gp: list[dict], runs: list[dict], c: int) -> np.ndarray:
+    """(n, 2): gp's and a peer's regret at checkpoint c on each problem both ran."""
+    by_problem = {_problem(r): r["regret"][c] for r in gp if c in r["regret"]}
+    return np.array([(by_problem[_problem(r)], r["regret"][c]) for r in runs
+                     if c in r["regret"] and _problem(r) in by_problem]).reshape(-1, 2)
+
+
 def _ratio_to_strongest(gp: list[dict], peers: dict[str, list[dict]], c: int
                         ) -> tuple[float, str] | None:
     """max over peers of mean(gp) / mean(peer) at checkpoint c, each over the problems both
     ran (bimix skips heldout: it is compared on the rest), and which peer that is."""
-    by_problem = {_problem(r): r["regret"][c] for r in gp if c in r["regret"]}
     worst = None
     for name, runs in peers.items():
-        common = [(by_problem[_problem(r)], r["regret"][c]) for r in runs
-                  if c in r["regret"] and _problem(r) in by_problem]
-        if not common:
+        pairs = _paired(gp, runs, c)
+        if not len(pairs):
             continue
-        ours, theirs = map(np.mean, zip(*common))
-        ratio = float(ours / max(theirs, 1e-12))
+        ratio = float(pairs[:, 0].mean() / max(pairs[:, 1].mean(), 1e-12))
         if worst is None or ratio > worst[0]:
             worst = (ratio, name)
     return worst
+
+
+def ratio_interval(pairs: np.ndarray, draws: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """95% paired-bootstrap interval of mean(gp) / mean(peer) over the problems (rows)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(pairs), (draws, len(pairs)))
+    ratios = pairs[rows, 0].mean(axis=1) / np.maximum(pairs[rows, 1].mean(axis=1), 1e-12)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def _table(results: list[dict], samplers: list[str]) -> str:
@@ -268,6 +281,7 @@ def _table(results: list[dict], samplers: list[str]) -> str:
             gp = _in_mode(block, mode, "gp")
             if not gp:
                 continue
+            # [lo, hi]: 95% paired-bootstrap interval of the ratio over the problems
             groups = {"strongest peer": [x for x in present if x != "gp"]}
             if mode == "values":
                 groups["strongest Optuna sampler"] = [x for x in present if x in OPTUNAS]
@@ -275,7 +289,11 @@ def _table(results: list[dict], samplers: list[str]) -> str:
                 cells = []
                 for c in checkpoints:
                     worst = _ratio_to_strongest(gp, {x: _in_mode(block, mode, x) for x in names}, c)
-                    cells.append(f"{worst[0]:.2f} ({worst[1]})" if worst else "")
+                    if worst is None:
+                        cells.append("")
+                        continue
+                    lo, hi = ratio_interval(_paired(gp, _in_mode(block, mode, worst[1]), c))
+                    cells.append(f"{worst[0]:.2f} [{lo:.2f}, {hi:.2f}] ({worst[1]})")
                 lines.append(f"| gp mean / {label}'s | | " + " | ".join(cells) + " |")
             last = max((c for c in checkpoints if all(c in r["regret"] for r in gp)), default=0)
             if last > 8 and all(8 in r["regret"] for r in gp):

@@ -65,3 +65,14 @@ def test_the_ratio_to_the_strongest_peer_is_over_the_problems_both_ran(gp, peers
 ])
 def test_which_sampler_runs_in_which_mode(sampler, mode, family, runs):
     assert regret.runs_in(sampler, mode, family) is runs
+
+
+def test_the_ratio_interval_holds_the_ratio_and_shrinks_with_more_problems():
+    rng = np.random.default_rng(0)
+    few = np.column_stack([rng.uniform(0, 1, 10), rng.uniform(1, 2, 10)])
+    many = np.column_stack([rng.uniform(0, 1, 400), rng.uniform(1, 2, 400)])
+    for pairs in (few, many):
+        lo, hi = regret.ratio_interval(pairs)
+        assert lo < pairs[:, 0].mean() / pairs[:, 1].mean() < hi
+    assert np.subtract(*regret.ratio_interval(many)[::-1]) < np.subtract(
+        *regret.ratio_interval(few)[::-1])
