@@ -376,4 +376,6 @@ def test_best_cluster_of_a_gp_study_is_centred_near_the_optimum(gp_study):
     sobol = sobol_simplex_points(5, 1024, seed=0)
     mean_sobol_tv = float(np.mean(0.5 * np.abs(sobol - optimum).sum(axis=1)))
     assert tv(centre, optimum) < CENTRE_TV_MAX < mean_sobol_tv
-    assert tv(centre, optimum) < tv(weights[good[0]], optimum)  # averaging beats the best trial
+    # ("the centre beats the best trial" held for the earlier GP's trajectory only: with the
+    # law prior on evidence, issue 13, the good trials sit closer, median TV 0.085, than
+    # the centre of their cluster, 0.091, which stays well inside CENTRE_TV_MAX)
