@@ -47,12 +47,18 @@ DTYPE = torch.float64
 # L-BFGS-B iterations of a hyperparameter fit: from the priors' modes, and warm-started from
 # the last fit, which converges in a few steps
 FIT_MAXITER = 100
-FIT_MAXITER_WARM = 30
+# a warm start's refit: 15 left the fitted models' held-out error where 30 or 100 put it at
+# k = 5 and 20, at half the cost of 30 (docs/benchmarks/gp-timing.md, "Cheaper refits")
+FIT_MAXITER_WARM = 15
 # hyperparameters (and the law prior) are refitted on every trial up to this many, then only
 # once the data have grown by REFIT_GROWTH: one more point barely moves them, and the fit is
 # most of the cost (docs/benchmarks/gp-timing.md)
 REFIT_ALWAYS_UP_TO = 32
 REFIT_GROWTH = 0.1
+# the constant-mean GP while it only judges the law (the law GP leads): its leave-one-out
+# error with hyperparameters of up to 50% fewer trials barely differs, and its refit was
+# half the cost of a suggestion at k = 20 (docs/benchmarks/gp-timing.md, "Cheaper refits")
+JUDGE_REFIT_GROWTH = 0.5
 
 
 @dataclass(frozen=True)
@@ -273,15 +279,18 @@ def fit_key(study_id: int, space: EncodedSpace, Y: np.ndarray, *, law_prior: boo
     return FitKey(study_id, tuple(space.param_names), space.coordinates, Y.shape[1:], law_prior)
 
 
-def refit_due(cached: FitCache | None, data_key: bytes, n: int) -> bool:
+def refit_due(
+    cached: FitCache | None, data_key: bytes, n: int, growth: float = REFIT_GROWTH
+) -> bool:
     """Whether a fit on ``n`` trials refits the hyperparameters (and law) or keeps the cached
-    ones: always the first time, never on the same data, then on every new trial up to
-    ``REFIT_ALWAYS_UP_TO`` trials and beyond once the data grew by ``REFIT_GROWTH``."""
+    ones: always the first time, never again on data they were refitted on, then on every
+    new trial up to ``REFIT_ALWAYS_UP_TO`` trials and beyond once the data grew by ``growth``
+    since the last refit (data only conditioned on, under a slower schedule, count as new)."""
     if cached is None:
         return True
-    return cached.data_key != data_key and (
-        n <= REFIT_ALWAYS_UP_TO or n >= cached.n_fitted * (1.0 + REFIT_GROWTH)
-    )
+    if cached.data_key == data_key and cached.n_fitted == n:
+        return False
+    return n <= REFIT_ALWAYS_UP_TO or n >= cached.n_fitted * (1.0 + growth)
 
 
 class GPFitter:
@@ -326,10 +335,12 @@ class GPFitter:
         seed: int,
         warp: float | None,
         law: LawPrior | None = None,
+        refit_growth: float = REFIT_GROWTH,
     ) -> SingleTaskGP:
         """The GP on (X, Y), its hyperparameters warm-started from model ``key``'s last fit.
 
         ``law``: the law prior to use (from :meth:`law`); by default a law model fits its own.
+        ``refit_growth``: the schedule's growth (:func:`refit_due`).
 
         The hyperparameters and the law prior are refitted on the schedule of
         :func:`refit_due`; in between, the model conditions on the new points with the
@@ -348,7 +359,7 @@ class GPFitter:
                 warm = (other.hyperparameters if key.law_prior
                         else without_output_scale(other.hyperparameters))
         n = len(Y)
-        refit = refit_due(cached, data_key, n)
+        refit = refit_due(cached, data_key, n, refit_growth)
         # the law is part of the prior: refitted with the hyperparameters, kept in between
         if not key.law_prior:
             law = None

@@ -12,6 +12,7 @@ constant-mean GP chooses instead (:func:`.law.hands_over`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import warnings
@@ -41,7 +42,13 @@ from optuna_mix.samplers.gp.acquisition import (
     propose,
 )
 from optuna_mix.samplers.gp.law import hands_over, law_possible, loo_residuals
-from optuna_mix.samplers.gp.model import Composite, GPFitter, fit_key, training_data
+from optuna_mix.samplers.gp.model import (
+    JUDGE_REFIT_GROWTH,
+    Composite,
+    GPFitter,
+    fit_key,
+    training_data,
+)
 from optuna_mix.samplers.gp.pending import (
     pending_points,
     store_proposal,
@@ -352,19 +359,21 @@ class SimplexGPSampler(MixtureSampler):
         ``prior_mean="constant"`` never has one.
         """
         plain_key = fit_key(study._study_id, space, y, law_prior=False)
-        plain = self._fitter.fit(plain_key, space, X, y, seed=self._base_seed, warp=self._warp)
-        if not (with_law and self._prior_mean == "law" and law_possible(space, len(y))):
-            return plain
         law_key = plain_key._replace(law_prior=True)
-        law = self._fitter.law(law_key, space, X, y)
+        law = None
+        if with_law and self._prior_mean == "law" and law_possible(space, len(y)):
+            law = self._fitter.law(law_key, space, X, y)
+        fit = functools.partial(self._fitter.fit, space=space, X=X, Y=y,
+                                seed=self._base_seed, warp=self._warp)
         if law is None:
-            return plain
+            return fit(plain_key)
         # the law leads only on evidence: the law alone predicts left-out trials better than
-        # the constant-mean GP (docs/gp.md, "A mixing law as the prior mean, on evidence")
-        if law.loo_rmse >= float(np.sqrt(np.mean(loo_residuals(plain) ** 2))):
-            return plain
-        return self._fitter.fit(law_key, space, X, y, seed=self._base_seed, warp=self._warp,
-                                law=law)
+        # the constant-mean GP (docs/gp.md, "A mixing law as the prior mean, on evidence");
+        # that GP, only the judge while the law leads, is refitted on a slower schedule
+        judge = fit(plain_key, refit_growth=JUDGE_REFIT_GROWTH)
+        if law.loo_rmse >= float(np.sqrt(np.mean(loo_residuals(judge) ** 2))):
+            return fit(plain_key)  # the one to use: on its own schedule
+        return fit(law_key, law=law)
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,13 @@ def _chosen_model(losses_of, k=4, n=14):
     """The model SimplexGPSampler fits to n Sobol trials of per-domain losses_of(w)."""
     gp = SimplexGPSampler(seed=0, n_startup_trials=n, **FAST)
     study = optuna.create_study(sampler=gp)
+    study.optimize(_losses_objective(losses_of, k), n_trials=n)
+    space = encoded_space(gp.infer_relative_search_space(study, None), gp.mixtures(study))
+    X, Y, _, _ = training_data(study, space, "losses")
+    return gp._fit(study, space, X, Y)
+
+
+def _losses_objective(losses_of, k):
     domains = [f"d{i}" for i in range(k)]
 
     def objective(trial):
@@ -128,16 +135,42 @@ def _chosen_model(losses_of, k=4, n=14):
         trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
         return float(np.mean(losses))
 
-    study.optimize(objective, n_trials=n)
-    space = encoded_space(gp.infer_relative_search_space(study, None), gp.mixtures(study))
-    X, Y, _, _ = training_data(study, space, "losses")
-    return gp._fit(study, space, X, Y)
+    return objective
 
 
 def test_the_law_leads_where_it_predicts_left_out_trials_and_not_where_it_misses_them():
     surface = make_surface("dml", 4, seed=2)  # the law's own form: it predicts them
     assert isinstance(_chosen_model(surface.losses).mean_module, LawMean)
     # a bowl per output with its minimum inside the simplex: no exp(t.w) has that shape
-    centres = np.random.default_rng(1).dirichlet(np.full(4, 3.0), size=4)
-    bowls = lambda w: 3.0 + 4.0 * np.sum((w[None, :] - centres) ** 2, axis=1)  # noqa: E731
-    assert not isinstance(_chosen_model(bowls).mean_module, LawMean)
+    assert not isinstance(_chosen_model(_bowls()).mean_module, LawMean)
+
+
+def _bowls(k=4, seed=1):
+    """Per-domain losses with minima inside the simplex: no law of the form exp(t.w) fits."""
+    centres = np.random.default_rng(seed).dirichlet(np.full(k, 3.0), size=k)
+    return lambda w: 3.0 + 4.0 * np.sum((w[None, :] - centres) ** 2, axis=1)
+
+
+def test_while_the_law_leads_the_constant_mean_gp_judging_it_is_refitted_less_often():
+    for losses_of, law_leads in ((make_surface("dml", 4, seed=2).losses, True),
+                                 (_bowls(), False)):
+        gp = SimplexGPSampler(seed=0, n_startup_trials=100, **FAST)  # Sobol trials only
+        study = optuna.create_study(sampler=gp)
+        objective = _losses_objective(losses_of, 4)
+        space = None
+
+        def fit_on_the_study():
+            nonlocal space
+            space = encoded_space(gp.infer_relative_search_space(study, None), gp.mixtures(study))
+            X, Y, _, _ = training_data(study, space, "losses")
+            return gp._fit(study, space, X, Y), fit_key(study._study_id, space, Y, law_prior=False)
+
+        study.optimize(objective, n_trials=36)
+        fit_on_the_study()
+        study.optimize(objective, n_trials=4)  # 40 >= 36 * 1.1, < 36 * 1.5
+        model, plain_key = fit_on_the_study()
+        assert isinstance(model.mean_module, LawMean) is law_leads
+        judge, law = gp._fitter.last(plain_key), gp._fitter.last(plain_key._replace(law_prior=True))
+        # the model in use on the usual schedule (refitted at 40), the judge on its own (at 36)
+        assert judge.n_fitted == (36 if law_leads else 40)
+        assert law_leads is (law is not None and law.n_fitted == 40)

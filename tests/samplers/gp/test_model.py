@@ -87,7 +87,9 @@ def test_the_law_prior_follows_the_mixture_not_the_order_of_the_losses():
 def test_the_refit_schedule():
     cache = FitCache(b"old", {}, n_fitted=40, law=None)
     assert refit_due(None, b"new", 1)
-    assert not refit_due(cache, b"old", 100)  # the same data: nothing to refit
+    assert not refit_due(cache, b"old", 40)  # the data it was refitted on: nothing to refit
+    # the same data, only conditioned on under a slower schedule: refitted on the usual one
+    assert refit_due(cache, b"old", 100) and not refit_due(cache, b"old", 59, growth=0.5)
     assert refit_due(cache, b"new", REFIT_ALWAYS_UP_TO)
     grown = int(np.ceil(40 * (1 + REFIT_GROWTH)))
     assert not refit_due(cache, b"new", grown - 1) and refit_due(cache, b"new", grown)
