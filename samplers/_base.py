@@ -50,11 +50,15 @@ class MixtureSampler(BaseSampler):
         self._known: dict[int, list[Mixture]] = {}
         self._warned: set[str] = set()
 
-    def warn_once(self, reason: str) -> None:
-        """Say (once per sampler and reason) that the sampler falls back, and why."""
+    def warn_once(self, reason: str, *, key: str | None = None) -> None:
+        """Say (once per sampler and reason) that the sampler falls back, and why.
+
+        ``key``: what counts as the same reason where its text changes from trial to trial
+        (counts of trials): said once per key, with the first text.
+        """
         warned = self.__dict__.setdefault("_warned", set())  # also after unpickling
-        if reason not in warned:
-            warned.add(reason)
+        if (key or reason) not in warned:
+            warned.add(key or reason)
             warnings.warn(f"{type(self).__name__}: {reason}", SamplerFallbackWarning,
                           stacklevel=2)
 

@@ -136,6 +136,9 @@ class MixingLawSampler(MixtureSampler):
         attr_key = ATTR_PREFIX + mixture.name
         info: dict[str, Any] = {"law": self.law}
         try:
+            if len(study.directions) != 1:  # before reading any trial's single value
+                raise UnusableTrials("a multi-objective study has no single criterion to "
+                                     "minimise")
             outputs = self._outputs(study, mixture)
             R, Y, values = self._training_data(study, mixture, outputs)
             n = info["n_trials_fitted"] = len(R)
@@ -177,8 +180,6 @@ class MixingLawSampler(MixtureSampler):
         outputs: list[str],
         info: dict[str, Any],
     ) -> np.ndarray:
-        if len(study.directions) != 1:
-            raise UnusableTrials("a multi-objective study has no single criterion to minimise")
         if n_missing := self._n_without_losses(study, mixture, outputs):
             info["trials_without_losses"] = n_missing
         criterion = self.criterion or self._detect_criterion(Y, values)

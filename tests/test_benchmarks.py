@@ -76,3 +76,26 @@ def test_the_ratio_interval_holds_the_ratio_and_shrinks_with_more_problems():
         assert lo < pairs[:, 0].mean() / pairs[:, 1].mean() < hi
     assert np.subtract(*regret.ratio_interval(many)[::-1]) < np.subtract(
         *regret.ratio_interval(few)[::-1])
+
+
+def test_the_strongest_peer_interval_chooses_the_peer_again_in_every_draw():
+    rng = np.random.default_rng(0)
+    families = [f"f{i}" for i in range(30)]
+    gp = [_run("gp", f, 0, {16: v}, "losses") for f, v in zip(families, rng.uniform(1, 2, 30))]
+    # two peers about equally strong: which one is strongest changes from draw to draw
+    peers = {name: [_run(name, f, 0, {16: v}) for f, v in zip(families, rng.uniform(2, 4, 30))]
+             for name in ("a", "b")}
+    ratio, name = regret._ratio_to_strongest(gp, peers, 16)
+    lo, hi = regret.strongest_ratio_interval(gp, peers, 16)
+    one_lo, one_hi = regret.ratio_interval(regret._paired(gp, peers[name], 16))
+    assert lo < ratio < hi
+    assert lo >= one_lo - 1e-12  # the max over peers is never below the chosen one's
+    # a peer alone gives the single-peer interval (the same draws)
+    alone = regret.strongest_ratio_interval(gp, {name: peers[name]}, 16)
+    assert np.allclose(alone, (one_lo, one_hi))
+
+
+def test_a_problem_run_twice_by_one_sampler_is_refused():
+    gp = [_run("gp", "relu", 0, {16: 1.0}, "losses")] * 2
+    with pytest.raises(ValueError, match="ran .* twice"):
+        regret._paired(gp, [_run("sobol", "relu", 0, {16: 2.0})], 16)

@@ -11,16 +11,18 @@ The law is not trusted on its say-so. It is fitted with its leave-one-out error 
 trial values (``loo_rmse``; first order, from the Jacobian's hat matrix: cheap and
 reproducible, where timed exact refits were neither), :func:`loo_residuals` gives the
 constant-mean GP's in closed form, and the sampler uses the law-prior model only where the
-law alone predicts left-out trials better than the constant-mean GP does (evidence,
-refreshed with every refit; a law that stops fitting loses the lead at once). Against the
+law alone predicts left-out trials better than the constant-mean GP does (evidence, judged
+on every fit: the law's error from its last refit, the GP's on the current trials; a law
+that stops fitting loses the lead at its next refit, every trial up to 32). Against the
 GP's own residual-GP errors instead, the law always won: it is fitted to the very trials
 left out, and its residual GP's output scale collapses. The same error is the least output
 scale of that residual GP (:meth:`LawPrior.residual_floor`), so its std stays calibrated.
 
 The hand-over rule: where the law-prior model's proposal only repeats an evaluated trial
 (:func:`repeats_a_trial`), the constant-mean GP of the same data chooses instead
-(:func:`hands_over`); its first fit starts from the law model's lengthscales and noise
-(:func:`without_output_scale`). Why, and the benchmark: docs/benchmarks/gp-variants.md, "When the law-prior
+(:func:`hands_over`). Each model's first fit starts from the other's lengthscales and noise
+where that one has been fitted (:func:`without_output_scale`, :func:`with_output_scale`):
+the constant-mean GP, the law's judge, is fitted first. Why, and the benchmark: docs/benchmarks/gp-variants.md, "When the law-prior
 model only repeats a trial".
 """
 
@@ -149,6 +151,16 @@ def without_output_scale(hyper: dict) -> dict:
     prefix = "covar_module.base_kernel."
     return {
         ("covar_module." + name[len(prefix):] if name.startswith(prefix) else name): value
+        for name, value in hyper.items()
+    }
+
+
+def with_output_scale(hyper: dict) -> dict:
+    """A constant-mean model's hyperparameters named as a law model's (inside its ScaleKernel)."""
+    prefix, inner = "covar_module.", "covar_module.base_kernel."
+    return {
+        (inner + name[len(prefix):] if name.startswith(prefix) and not name.startswith(inner)
+         else name): value
         for name, value in hyper.items()
     }
 

@@ -40,7 +40,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.samplers._losses import per_domain_losses
 from optuna_mix.samplers.criteria import CRITERIA
-from optuna_mix.samplers.gp.law import LawMean, LawPrior, fit_law, without_output_scale
+from optuna_mix.samplers.gp.law import (
+    LawMean,
+    LawPrior,
+    fit_law,
+    with_output_scale,
+    without_output_scale,
+)
 from optuna_mix.samplers.gp.space import EncodedSpace
 
 DTYPE = torch.float64
@@ -267,10 +273,9 @@ class FitKey(NamedTuple):
     param_names: tuple[str, ...]
     coordinates: str
     output_shape: tuple[int, ...]  # () for one output, (m,) for m
-    # True: the law prior where one can be fitted (before it can, the constant-mean fits
-    # share this key, so that the law model's first fit warm-starts from them: the
-    # benchmarked behaviour, docs/benchmarks/gp-variants.md); False: a constant prior mean (the hand-over's
-    # model, or prior_mean="constant"), with its own cache
+    # True: the law prior's model (fitted only where a law leads); False: the constant prior
+    # mean's (the law's judge, the hand-over's model, or prior_mean="constant"); each its own
+    # cache, and a first fit of one warm-starts from the other's
     law_prior: bool
 
 
@@ -344,19 +349,19 @@ class GPFitter:
 
         The hyperparameters and the law prior are refitted on the schedule of
         :func:`refit_due`; in between, the model conditions on the new points with the
-        previous ones. A constant-mean model (``key.law_prior`` False) with no fit yet starts
-        from the law model's lengthscales and noise, where that one has been fitted (the
-        first hand-over).
+        previous ones. A model with no fit yet starts from the other model's lengthscales and
+        noise where that one has been fitted (the law model from its judge's, the
+        constant-mean one, fitted first), with the iterations of a cold fit: its own output
+        scale or the prior mean's change starts from the default.
         """
         data_key = X.tobytes() + Y.tobytes()
         with self._lock:
             cached = self._caches.get(key)
             warm = cached.hyperparameters if cached is not None else None
             other = self._caches.get(key._replace(law_prior=not key.law_prior))
+            own_warm = warm is not None
             if warm is None and other is not None:  # a first fit: from the other model's
-                # (the law model's first, from the constant-mean fits before it: its noise;
-                # a constant-mean model's first, from a law model's lengthscales and noise)
-                warm = (other.hyperparameters if key.law_prior
+                warm = (with_output_scale(other.hyperparameters) if key.law_prior
                         else without_output_scale(other.hyperparameters))
         n = len(Y)
         refit = refit_due(cached, data_key, n, refit_growth)
@@ -370,7 +375,7 @@ class GPFitter:
             Y,
             warm_start=warm,
             refit=refit,
-            maxiter=FIT_MAXITER_WARM if warm is not None else FIT_MAXITER,
+            maxiter=FIT_MAXITER_WARM if own_warm else FIT_MAXITER,
             seed=seed,
             warp_columns=[c for b in space.mixture_blocks for c in b.columns],
             warp=warp,

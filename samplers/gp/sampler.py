@@ -205,8 +205,8 @@ class SimplexGPSampler(MixtureSampler):
             return super().sample_relative(study, trial, search_space)
         if composite is None and (problem := losses_problem(
                 trials, np.array([t.value for t in trials]), self._losses_attr)):
-            self.warn_once(f"modelling the trial values only, not the per-domain losses: "
-                           f"{problem}")
+            self.warn_once(f"modelling the trial values only, not the losses of the "
+                           f"validation sets: {problem}", key="values only")
 
         rng = np.random.default_rng([self._base_seed, trial.number])
         search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,

@@ -202,6 +202,24 @@ def test_bimix_says_once_why_it_cannot_use_validation_sets_that_are_not_the_doma
         assert "law='dml' or 'regmix'" in info["reason"]
 
 
+def test_a_multi_objective_study_is_said_once_to_be_unusable_with_that_reason():
+    surface = make_surface("powerlaw", 3, seed=0)
+    domains = list(surface.domains)
+
+    def objective(trial):
+        losses = surface.losses(np.array(list(suggest_mixture(trial, domains).values())))
+        trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        return float(losses[0]), float(losses[1])
+
+    study = optuna.create_study(directions=["minimize", "minimize"],
+                                sampler=MixingLawSampler(law="dml", n_startup_trials=2, seed=0))
+    with pytest.warns(SamplerFallbackWarning, match="multi-objective") as caught:
+        study.optimize(objective, n_trials=4)
+    assert len([w for w in caught if w.category is SamplerFallbackWarning]) == 1
+    assert all(t.user_attrs[ATTR]["status"] == "unusable" for t in study.trials)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
 def test_singular_fit_falls_back_and_the_study_goes_on(law):
     def flat(trial):
         suggest_mixture(trial, DOMAINS)

@@ -16,9 +16,11 @@ from optuna_mix.samplers.gp.law import (
     hands_over,
     loo_residuals,
     repeats_a_trial,
+    with_output_scale,
     without_output_scale,
 )
-from optuna_mix.samplers.gp.model import GPFitter, fit_gp, fit_key, training_data
+from optuna_mix.samplers.gp import model as model_module
+from optuna_mix.samplers.gp.model import FIT_MAXITER, GPFitter, fit_gp, fit_key, training_data
 from optuna_mix.samplers.gp.posterior import posterior_mean_std
 from optuna_mix.samplers.gp.space import encoded_space
 from optuna_mix.surfaces import make_surface
@@ -174,3 +176,32 @@ def test_while_the_law_leads_the_constant_mean_gp_judging_it_is_refitted_less_of
         # the model in use on the usual schedule (refitted at 40), the judge on its own (at 36)
         assert judge.n_fitted == (36 if law_leads else 40)
         assert law_leads is (law is not None and law.n_fitted == 40)
+
+
+def test_the_law_models_first_fit_starts_from_its_judges_lengthscales_and_noise(monkeypatch):
+    surface = make_surface("dml", 4, seed=2)
+    study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=100))
+    study.optimize(_losses_objective(surface.losses, 4), n_trials=12)
+    space = encoded_space(SimplexGPSampler().infer_relative_search_space(study, None),
+                          SimplexGPSampler().mixtures(study))
+    X, Y, _, _ = training_data(study, space, "losses")
+    fitter, calls = GPFitter(), []
+    real = model_module.fit_gp
+    monkeypatch.setattr(model_module, "fit_gp",
+                        lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    plain_key = fit_key(study._study_id, space, Y, law_prior=False)
+    fitter.fit(plain_key, space, X, Y, seed=0, warp=0.05)
+    law_key = plain_key._replace(law_prior=True)
+    fitter.fit(law_key, space, X, Y, seed=0, warp=0.05, law=fitter.law(law_key, space, X, Y))
+    judge = fitter.last(plain_key).hyperparameters
+    warm = calls[-1]["warm_start"]
+    assert torch.equal(warm["covar_module.base_kernel.raw_lengthscale"],
+                       judge["covar_module.raw_lengthscale"])
+    assert torch.equal(warm["likelihood.noise_covar.raw_noise"],
+                       judge["likelihood.noise_covar.raw_noise"])
+    assert calls[-1]["maxiter"] == FIT_MAXITER  # its output scale starts from the default
+    law_model_names = {n for n, _ in real(X, Y, law=fitter.law(law_key, space, X, Y),
+                                          refit=False)[0].named_parameters()}
+    # every kernel and noise parameter carries over (the constant mean has no counterpart)
+    carried = {n for n in with_output_scale(judge) if not n.startswith("mean_module.")}
+    assert carried and carried <= law_model_names

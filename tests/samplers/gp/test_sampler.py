@@ -295,6 +295,23 @@ def test_losses_it_cannot_model_are_said_once_with_the_reason_not_dropped_silent
     assert "modelling the trial values only" in str(caught[0].message)
 
 
+def test_a_reason_whose_counts_change_from_trial_to_trial_is_still_said_once():
+    surface = make_surface("powerlaw", 4, seed=0)
+    domains = list(surface.domains)
+
+    def objective(trial):  # the first trial keeps no losses, the others do
+        w = np.array(list(suggest_mixture(trial, domains).values()))
+        losses = surface.losses(w)
+        if trial.number > 0:
+            trial.set_user_attr("losses", dict(zip(domains, map(float, losses))))
+        return float(np.mean(losses))
+
+    study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=2, **FAST))
+    with pytest.warns(SamplerFallbackWarning, match="keep no 'losses'") as caught:
+        study.optimize(objective, n_trials=6)
+    assert len([w for w in caught if w.category is SamplerFallbackWarning]) == 1
+
+
 def test_a_values_only_study_gets_no_warning():
     surface = make_surface("powerlaw", 4, seed=0)
     study = optuna.create_study(sampler=SimplexGPSampler(seed=0, n_startup_trials=2, **FAST))
