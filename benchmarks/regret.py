@@ -168,7 +168,9 @@ def time_suggestion(sampler: str, k: int, n_done: int, repeats: int = 3) -> floa
     samplers warm-start their hyperparameters from the previous trial, as they do in a
     running study) and the mean of the others is returned. They are at least ``repeats``
     and at least n_done / 10 + 1: SimplexGPSampler refits its hyperparameters only when the
-    data have grown by 10% beyond 32 trials, and the mean must carry that refit's share.
+    data have grown by 10% beyond 32 trials, and the mean must carry that refit's share. (The
+    constant-mean GP that only judges a leading law refits at 50% growth, which this window
+    does not reach: its share, about one refit per n_done / 2 trials, is left out.)
     """
     import optuna
     import torch

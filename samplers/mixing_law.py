@@ -79,12 +79,13 @@ class MixingLawSampler(MixtureSampler):
             L_i = c_i + k_i exp(sum_j t_ij r_j)) or ``"regmix"`` (RegMix: a regression of the
             loss on the mixture, then the mean of the ``top_k`` best predicted of
             ``n_candidates`` random mixtures).
-        n_startup_trials: trials with per-domain losses needed before the first fit; until
+        n_startup_trials: trials with losses needed before the first fit; until
             then the sampler proposes a scrambled Sobol sequence on the simplex (point
             ``trial.number``, as :class:`SobolMixtureSampler` does).
-        criterion: how per-domain losses make the trial value (``"mean"``, ``"max"``,
+        criterion: how the losses make the trial value (``"mean"``, ``"max"``,
             ``"median"``); ``None`` detects it from the completed trials.
-        losses_attr: the trial user attr holding the per-domain losses (domain -> loss).
+        losses_attr: the trial user attr holding the losses (validation set -> loss: the
+            domains, or any other sets, which bimix cannot use).
         min_distance: a proposal closer than this (total variation, i.e. half the L1 distance)
             to an evaluated or running trial's mixture counts as already evaluated; the best
             not-yet-evaluated candidate is proposed instead, so the budget is not wasted.
