@@ -125,12 +125,12 @@ def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | Non
         law.fit(X[:, list(columns)], Y, loo=True)
     except LawFitError:
         return None
-    errors = np.nanmean(law.loo - Y, axis=1)  # of the outputs' mean, the criterion's shape
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows or outputs with no defined error
+        errors = np.nanmean(law.loo - Y, axis=1)  # of the outputs' mean, the criterion's shape
+        per_output = np.sqrt(np.nanmean((law.loo - Y) ** 2, axis=0))
     errors = errors[np.isfinite(errors)]
     loo_rmse = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("inf")
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        per_output = np.sqrt(np.nanmean((law.loo - Y) ** 2, axis=0))
     return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns, loo_rmse=loo_rmse,
                     output_loo_rmse=np.nan_to_num(per_output, nan=0.0))
 
