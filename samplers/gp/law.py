@@ -146,23 +146,19 @@ def hands_over(model: Any, x: np.ndarray, X: np.ndarray) -> bool:
     return isinstance(model.mean_module, LawMean) and repeats_a_trial(x, X)
 
 
+_PLAIN, _SCALED = "covar_module.", "covar_module.base_kernel."
+
+
 def without_output_scale(hyper: dict) -> dict:
     """A law model's hyperparameters named as the constant-mean model's (no ScaleKernel)."""
-    prefix = "covar_module.base_kernel."
-    return {
-        ("covar_module." + name[len(prefix):] if name.startswith(prefix) else name): value
-        for name, value in hyper.items()
-    }
+    return {(_PLAIN + n[len(_SCALED):] if n.startswith(_SCALED) else n): v
+            for n, v in hyper.items()}
 
 
 def with_output_scale(hyper: dict) -> dict:
     """A constant-mean model's hyperparameters named as a law model's (inside its ScaleKernel)."""
-    prefix, inner = "covar_module.", "covar_module.base_kernel."
-    return {
-        (inner + name[len(prefix):] if name.startswith(prefix) and not name.startswith(inner)
-         else name): value
-        for name, value in hyper.items()
-    }
+    return {(_SCALED + n[len(_PLAIN):] if n.startswith(_PLAIN) and not n.startswith(_SCALED)
+             else n): v for n, v in hyper.items()}
 
 
 def loo_residuals(model: Any) -> np.ndarray:

@@ -53,8 +53,9 @@ DTYPE = torch.float64
 # L-BFGS-B iterations of a hyperparameter fit: from the priors' modes, and warm-started from
 # the last fit, which converges in a few steps
 FIT_MAXITER = 100
-# a warm start's refit: 15 left the fitted models' held-out error where 30 or 100 put it at
-# k = 5 and 20, at half the cost of 30 (docs/benchmarks/gp-timing.md, "Cheaper refits")
+# a warm start's refit: half the cost of 30; held-out error as with 30 or 100 on powerlaw
+# (k = 5, 20), interaction and heldout, 7% higher on relu, regret within spread on all five
+# families (docs/benchmarks/gp-timing.md, "Cheaper refits")
 FIT_MAXITER_WARM = 15
 # hyperparameters (and the law prior) are refitted on every trial up to this many, then only
 # once the data have grown by REFIT_GROWTH: one more point barely moves them, and the fit is
