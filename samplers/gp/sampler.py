@@ -28,7 +28,7 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
-from optuna_mix.samplers._base import MixtureSampler
+from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._losses import losses_problem
 from optuna_mix.samplers._simplex import Mixture, mixture_search_space
 from optuna_mix.samplers._startup import sequence_seed, startup_point
@@ -40,6 +40,7 @@ from optuna_mix.samplers.gp.acquisition import (
     N_RESTARTS,
     maximise_mean,
     propose,
+    thompson,
 )
 from optuna_mix.samplers.gp.law import hands_over, law_possible, loo_residuals
 from optuna_mix.samplers.gp.model import (
@@ -68,6 +69,12 @@ N_STARTUP_TRIALS = 4
 # c of the input warp w -> log(1 + w/c) / log(1 + 1/c): 0.02 was level, 0.2 and no warp
 # worse (docs/benchmarks/gp-variants.md, "Coordinates and the warp")
 WARP = 0.05
+# off: a Thompson draw after 3 or 6 trials without a better value changed the k = 5 grid's
+# regret by less than its spread, the worst runs included (docs/benchmarks/gp-variants.md,
+# "A Thompson draw when stalled")
+STALL_TRIALS: int | None = None
+# the trial system attr that says which acquisition proposed the trial's point
+ACQUISITION_ATTR = "optuna_mix:gp:acquisition"
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,11 @@ class SimplexGPSampler(MixtureSampler):
         prior_mean: ``"law"``: for a composite model of one mixture, from k + 4 completed
             trials on, a Data Mixing Law fitted to the losses is each GP's prior mean and the
             GP models what the law leaves; ``"constant"``: a constant prior mean.
+        stall_trials: after this many completed trials in a row without a better value than
+            the best so far, one proposal (and one more after each further ``stall_trials``)
+            is the maximiser of a Thompson draw from the posterior instead of qLogNEI's: it
+            explores where the model is unsure, out of a basin qLogNEI keeps refining. None:
+            never.
         independent_sampler: sampler for parameters outside the relative search space
             (default: Random with ``seed``).
     """
@@ -134,6 +146,7 @@ class SimplexGPSampler(MixtureSampler):
         warp: float | None = WARP,
         losses_attr: str | None = LOSSES_ATTR,
         prior_mean: str = "law",
+        stall_trials: int | None = STALL_TRIALS,
         independent_sampler: BaseSampler | None = None,
     ) -> None:
         if coordinates not in COORDINATES:
@@ -150,8 +163,11 @@ class SimplexGPSampler(MixtureSampler):
         self._warp = None if warp is None else float(warp)
         if prior_mean not in PRIOR_MEANS:
             raise ValueError(f"prior_mean must be one of {PRIOR_MEANS}, not {prior_mean!r}")
+        if stall_trials is not None and stall_trials < 1:
+            raise ValueError(f"stall_trials must be >= 1 or None, got {stall_trials}")
         self._losses_attr = losses_attr
         self._prior_mean = prior_mean
+        self._stall_trials = stall_trials
         self._intersection = optuna.search_space.IntersectionSearchSpace()
         self._init_runtime()
 
@@ -215,13 +231,24 @@ class SimplexGPSampler(MixtureSampler):
             gp = self._fit(study, space, X, y)
             wait_for_earlier_proposals(study, trial, space)  # fits in parallel, proposes in turn
             X_pending = pending_points(study, trial, space)
-            x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
-            if hands_over(gp, x, X):
-                # the law-prior model sees nothing better than a mixture it has run: where
-                # the law is wrong its small residual GP keeps it there (docs/benchmarks/gp-variants.md), so the
-                # constant-mean GP, which trusts only the data, chooses instead
-                gp = self._fit(study, space, X, y, with_law=False)
+            if self._stalled(study, trial, trials):
+                # qLogNEI has refined one basin for stall_trials trials without a better
+                # value: a Thompson draw explores where the model is unsure instead
+                x = thompson(ConditionedGP(gp), space, X, rng, composite)
+                how = (f"thompson ({trials_since_best(trials, study.direction)} trials "
+                       f"without a better value)")
+            else:
                 x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
+                how = "qlognei"
+                if hands_over(gp, x, X):
+                    # the law-prior model sees nothing better than a mixture it has run: where
+                    # the law is wrong its small residual GP keeps it there
+                    # (docs/benchmarks/gp-variants.md), so the constant-mean GP, which trusts
+                    # only the data, chooses instead
+                    gp = self._fit(study, space, X, y, with_law=False)
+                    x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
+                    how = "qlognei (constant mean: the law's proposal repeated a trial)"
+        study._storage.set_trial_system_attr(trial._trial_id, ACQUISITION_ATTR, how)
         params = space.decode(x)
         store_proposal(study, trial, space, params)
         # a proposal stored before (e.g. by an earlier call for this trial) wins: one point
@@ -345,6 +372,20 @@ class SimplexGPSampler(MixtureSampler):
             yield _Prediction(model, composite, sign), rows
 
     # -- internals ----------------------------------------------------------------------------
+    def _stalled(self, study: Study, trial: FrozenTrial, trials: list[FrozenTrial]) -> bool:
+        """Whether this proposal is the stall's Thompson draw: ``stall_trials`` (or a multiple)
+        completed trials without a better value, and no running trial is such a draw already
+        (workers asking at once would otherwise all draw, blind to each other's points)."""
+        if self._stall_trials is None:
+            return False
+        stalled = trials_since_best(trials, study.direction)
+        if stalled < self._stall_trials or stalled % self._stall_trials:
+            return False
+        return not any(
+            str(t.system_attrs.get(ACQUISITION_ATTR, "")).startswith("thompson")
+            for t in running_trials(study, exclude=trial)
+        )
+
     def _space(self, study: Study, search_space: dict[str, BaseDistribution]) -> EncodedSpace:
         return encoded_space(search_space, self.mixtures(study), self._coordinates)
 
@@ -383,6 +424,14 @@ class _Prediction:
     model: ConditionedGP
     composite: Composite | None
     sign: float  # +1 where the study maximises: the study's value is sign * the model's
+
+
+def trials_since_best(trials: Sequence[FrozenTrial], direction: StudyDirection) -> int:
+    """Completed trials (in trial-number order) after the one with the best value so far."""
+    ordered = sorted(trials, key=lambda t: t.number)
+    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    values = np.array([sign * float(t.value) for t in ordered])
+    return int(len(values) - 1 - np.argmax(values)) if len(values) else 0
 
 
 def _best_evaluated(model: ConditionedGP, X: np.ndarray, composite: Composite | None) -> int:

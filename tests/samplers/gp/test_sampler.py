@@ -318,3 +318,72 @@ def test_a_values_only_study_gets_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", SamplerFallbackWarning)
         study.optimize(surface_objective(surface), n_trials=4)
+
+
+STALL_CASES = {
+    "no trials": ([], "minimize", 0),
+    "best is the last": ([3.0, 2.0, 1.0], "minimize", 0),
+    "best is the first": ([1.0, 2.0, 3.0], "minimize", 2),
+    "a tie keeps the earlier": ([1.0, 2.0, 1.0, 5.0], "minimize", 3),
+    "maximised": ([1.0, 2.0, 3.0], "maximize", 0),
+}
+
+
+@pytest.mark.parametrize("values,direction,expected", STALL_CASES.values(), ids=STALL_CASES)
+def test_trials_since_best(values, direction, expected):
+    trials = [optuna.trial.create_trial(value=v) for v in values]
+    for number, t in enumerate(trials):
+        t.number = number
+    trials = trials[::-1]  # read in trial-number order, not the order given
+    assert sampler_module.trials_since_best(
+        trials, optuna.study.StudyDirection[direction.upper()]) == expected
+
+
+def test_a_stalled_study_gets_a_thompson_proposal_every_stall_trials(monkeypatch):
+    # the first trial stays the best: after 3 trials without a better value, then after 6,
+    # the proposal is a Thompson draw; the others are qLogNEI's, and every one says which
+    surface = make_surface("powerlaw", 3, seed=0)
+    best = {"mix.d0": 0.2, "mix.d1": 0.3, "mix.d2": 0.5}
+
+    def objective(trial):
+        w = np.array(list(suggest_mixture(trial, list(surface.domains)).values()))
+        return 0.0 if trial.number == 0 else 1.0 + float(surface.value(w))
+
+    gp = SimplexGPSampler(seed=0, n_startup_trials=1, stall_trials=3, **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.enqueue_trial(best)
+    study.optimize(objective, n_trials=9)
+    how = [t.system_attrs.get(sampler_module.ACQUISITION_ATTR, "") for t in study.trials]
+    thompson = [i for i, h in enumerate(how) if h.startswith("thompson")]
+    assert thompson == [4, 7], how
+    assert all(h.startswith("qlognei") for i, h in enumerate(how[1:], 1) if i not in thompson)
+    assert all(is_simplex(weights(t)) for t in study.trials)
+
+
+def test_stall_trials_none_never_draws_and_below_one_is_refused():
+    surface = make_surface("powerlaw", 3, seed=0)
+    gp = SimplexGPSampler(seed=0, n_startup_trials=1, stall_trials=None, **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.optimize(lambda t: t.number + float(surface.value(
+        np.array(list(suggest_mixture(t, list(surface.domains)).values())))), n_trials=6)
+    assert not any(t.system_attrs.get(sampler_module.ACQUISITION_ATTR, "").startswith("thompson")
+                   for t in study.trials)
+    with pytest.raises(ValueError, match="stall_trials"):
+        SimplexGPSampler(stall_trials=0)
+
+
+def test_workers_asking_at_once_in_a_stall_make_one_thompson_draw_not_several():
+    # four asks while trials 1-3 have not beaten trial 0: one draw, the rest qLogNEI's with
+    # that draw's point pending (a draw is blind to the running trials' points)
+    surface = make_surface("powerlaw", 3, seed=0)
+    gp = SimplexGPSampler(seed=0, n_startup_trials=1, stall_trials=3, **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.enqueue_trial({"mix.d0": 0.2, "mix.d1": 0.3, "mix.d2": 0.5})
+    study.optimize(lambda t: float(t.number) + float(surface.value(
+        np.array(list(suggest_mixture(t, list(surface.domains)).values())))), n_trials=4)
+    asked = [study.ask() for _ in range(4)]
+    for t in asked:
+        suggest_mixture(t, list(surface.domains))
+    how = [study._storage.get_trial(t._trial_id).system_attrs[sampler_module.ACQUISITION_ATTR]
+           for t in asked]
+    assert sum(h.startswith("thompson") for h in how) == 1, how
