@@ -180,14 +180,30 @@ def _gauge_basis(k: int) -> np.ndarray:
     return q[:, 1:]
 
 
+def _law_basis(k: int, free: int) -> np.ndarray:
+    """The exponent's basis (k, k-1): the gauge basis of the first k - free columns (weights,
+    summing to one), the identity on the last ``free`` (inputs of their own, e.g. log size)."""
+    P = np.zeros((k, k - 1))
+    P[: k - free, : k - free - 1] = _gauge_basis(k - free)
+    P[k - free:, k - free - 1:] = np.eye(free)
+    return P
+
+
 class DataMixingLaw(Law):
-    """L_i = c_i + k_i * exp(t_i . r), sum_j t_ij = 0 (the gauge k_i absorbs)."""
+    """L_i = c_i + k_i * exp(t_i . r), sum_j t_ij = 0 (the gauge k_i absorbs).
+
+    ``free_columns``: the last columns of ``r`` that are no weights (e.g. the log model size
+    of a scale-aware study: ``L_i = c_i + k_i exp(t_i . w + s_i u)``, the nested form in which
+    a domain's reducible loss falls as a power of the model size); the gauge holds only on
+    the weights.
+    """
 
     name = "dml"
     loo_method = "exact (warm-started refits)"
 
-    def __init__(self, *, loo_time_budget: float = 0.15) -> None:
+    def __init__(self, *, loo_time_budget: float = 0.15, free_columns: int = 0) -> None:
         self.loo_time_budget = loo_time_budget
+        self.free_columns = int(free_columns)
 
     def min_trials(self, k: int) -> int:
         return k + 2  # k+1 parameters per domain, and one more to judge the fit
@@ -235,7 +251,9 @@ class DataMixingLaw(Law):
 
     def _fit(self, R: np.ndarray, Y: np.ndarray) -> None:
         n, k = R.shape
-        self._P = _gauge_basis(k)
+        if k - self.free_columns < 2:
+            raise LawFitError(f"dml: {k - self.free_columns} weight columns; a mixture has 2+")
+        self._P = _law_basis(k, self.free_columns)
         RP = R @ self._P
         self.theta = np.empty((Y.shape[1], k + 1))
         for i in range(Y.shape[1]):

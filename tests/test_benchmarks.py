@@ -1,4 +1,5 @@
-"""The benchmark scripts' own logic: the seed's BO recipe and the regret report's ratios."""
+"""The benchmark scripts' own logic: the seed's BO recipe, the regret report's ratios and the
+scale-transfer benchmark's compute accounting."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from optuna_mix.surfaces import make_surface
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import regret  # noqa: E402
+import scale_transfer  # noqa: E402
 from seed_recipe import SeedRecipeSampler, suggest_first_weights  # noqa: E402
 
 
@@ -99,3 +101,19 @@ def test_a_problem_run_twice_by_one_sampler_is_refused():
     gp = [_run("gp", "relu", 0, {16: 1.0}, "losses")] * 2
     with pytest.raises(ValueError, match="ran .* twice"):
         regret._paired(gp, [_run("sobol", "relu", 0, {16: 2.0})], 16)
+
+
+@pytest.mark.parametrize("way", scale_transfer.WAYS)
+def test_every_way_of_the_scale_benchmark_spends_at_most_the_budget(way):
+    sizes = [25e3, 50e3]
+    r = scale_transfer.run_one(way, 3, 0, 0.01, sizes, 200e3, 9.0)
+    assert r["compute"] <= 9.0 and r["regret"] >= -1e-9
+    if way == "small":
+        assert r["trials"] == 9 and set(r["sizes"]) == {25e3}
+    if way == "largest":
+        assert r["trials"] == 2 and set(r["sizes"]) == {50e3}
+    if way == "aware":
+        assert set(r["sizes"]) <= set(sizes) and r["trials"] >= 5
+        # the last trials take the sizes that still fit: nothing of the budget is left over
+        # that would buy a trial at the smallest size
+        assert 9.0 - r["compute"] < 1.0

@@ -127,3 +127,21 @@ def test_heldout_validation_sets_need_not_be_the_domains(outputs, m):
 def test_bad_validation_sets_are_refused(family, outputs, message):
     with pytest.raises(ValueError, match=message):
         make_surface(family, 3, outputs=outputs)
+
+
+def test_the_scaled_surfaces_best_mixture_moves_with_the_model_size():
+    from optuna_mix.scaled_surfaces import make_scaled_surface
+
+    moved = []
+    for seed in range(4):
+        surface = make_scaled_surface(5, seed=seed)
+        small, _ = surface.optimum(25e3)
+        large, large_value = surface.optimum(400e3)
+        assert surface.value(large, 400e3) == pytest.approx(large_value)
+        assert surface.regret(small, 400e3) >= -1e-9  # the small optimum is no better there
+        moved.append(0.5 * np.abs(small - large).sum())
+        # losses fall as the model grows, at every mixture
+        w = np.random.default_rng(seed).dirichlet(np.ones(5))
+        assert np.all(surface.losses(w, 400e3) < surface.losses(w, 25e3))
+    assert min(moved) > 0.05  # total variation between the two optima
+    assert make_scaled_surface(5, seed=0).cost(50e3) == 4.0

@@ -13,6 +13,7 @@ the highest posterior mean (``recommend(among="all")``). Why these settings: doc
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from botorch.sampling.normal import SobolQMCNormalSampler
 
 from optuna_mix.samplers.gp.candidates import candidate_points
 from optuna_mix.samplers.gp.model import DTYPE, Composite
-from optuna_mix.samplers.gp.posterior import moments_sampler, posterior_mean_std
+from optuna_mix.samplers.gp.posterior import ConditionedGP, moments_sampler, posterior_mean_std
 from optuna_mix.samplers.gp.space import EncodedSpace
 
 # raw candidates scored per suggestion: 256 or 1024 gave higher regret at 12-16 trials
@@ -124,9 +125,11 @@ def propose(
     mc_samples: int = MC_SAMPLES,
     maxiter: int = REFINE_MAXITER,
     composite: Composite | None = None,
+    fixed: Mapping[int, float] | None = None,
 ) -> np.ndarray:
     """The point x (d,) that maximises qLogNEI given the trials' X_train (n, d) and the
-    running trials' X_pending (p, d)."""
+    running trials' X_pending (p, d); ``fixed``: columns held at given values in every
+    candidate (a scale-aware study's log size at the target: the mixture is chosen for it)."""
     seed = int(rng.integers(2**31))
     # a linear criterion (the mean) is scalarised in the posterior: exact, and one output
     # to sample instead of m; the others go through the MC objective
@@ -156,25 +159,36 @@ def propose(
             ).numpy()
         return np.where(np.isfinite(v), v, -np.inf)
 
-    raw = candidate_points(space, n_raw, rng, centres)
+    raw = hold(candidate_points(space, n_raw, rng, centres), fixed)
     values = score(raw)
     # local rounds around the best candidates so far, shrinking (each one batched evaluation)
     n_local = max(ROUND_MOVES_MIN, n_raw // ROUND_MOVES_PER)
     for scales in LOCAL_ROUNDS:
         top = raw[np.argsort(-values)[:N_ROUND_CENTRES]]
-        local = candidate_points(space, 0, rng, top, scales=scales, n_local=n_local)
+        local = hold(candidate_points(space, 0, rng, top, scales=scales, n_local=n_local), fixed)
         raw, values = np.vstack([raw, local]), np.concatenate([values, score(local)])
     order = np.argsort(-values)
     starts = raw[order[:n_restarts]]
     best_x, best_v = raw[order[0]], float(values[order[0]])
 
     for x in refine(acqf, space, starts, maxiter=maxiter):
+        x = hold(x[None, :], fixed)[0]
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             v = float(acqf(torch.as_tensor(x, dtype=DTYPE)[None, None, :]))
         if np.isfinite(v) and v > best_v:
             best_x, best_v = x, v
-    return space.snap(best_x)
+    return hold(space.snap(best_x)[None, :], fixed)[0]
+
+
+def hold(X: np.ndarray, fixed: Mapping[int, float] | None) -> np.ndarray:
+    """X (r, d) with the ``fixed`` columns set to their values (a copy; X itself if none)."""
+    if not fixed:
+        return X
+    X = np.array(X, dtype=float)
+    for col, value in fixed.items():
+        X[:, col] = value
+    return X
 
 
 def maximise_mean(
@@ -183,9 +197,10 @@ def maximise_mean(
     X_train: np.ndarray,
     rng: np.random.Generator,
     composite: Composite | None = None,
+    fixed: Mapping[int, float] | None = None,
 ) -> np.ndarray:
     """The point x (d,) of the whole space with the highest posterior mean (multi-start,
-    exact simplex points)."""
+    exact simplex points); ``fixed`` columns held, as :func:`propose` holds them."""
     if composite is None or composite.posterior_transform() is not None:
         acqf = PosteriorMean(
             model, posterior_transform=composite.posterior_transform() if composite else None
@@ -195,16 +210,17 @@ def maximise_mean(
             model, sampler=moments_sampler(), objective=composite.mc_objective()
         )
     centres = _best_trials(model, X_train, composite)
-    raw = candidate_points(space, MEAN_RAW_SAMPLES, rng, centres)
+    raw = hold(candidate_points(space, MEAN_RAW_SAMPLES, rng, centres), fixed)
     mean_raw, _ = posterior_mean_std(model, raw, composite)
     order = np.argsort(-mean_raw)
     best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
     starts = raw[order[:MEAN_STARTS]]
     for x in refine(acqf, space, starts, maxiter=MEAN_MAXITER):
+        x = hold(x[None, :], fixed)[0]
         v = float(posterior_mean_std(model, x[None, :], composite)[0][0])
         if v > best_v:
             best_x, best_v = x, v
-    return space.snap(best_x)
+    return hold(space.snap(best_x)[None, :], fixed)[0]
 
 
 def thompson(
@@ -213,6 +229,7 @@ def thompson(
     X_train: np.ndarray,
     rng: np.random.Generator,
     composite: Composite | None = None,
+    fixed: Mapping[int, float] | None = None,
 ) -> np.ndarray:
     """The point x (d,) that maximises one joint posterior sample of the maximised objective
     over raw candidates (global coverage and local moves around the best trials).
@@ -222,7 +239,7 @@ def thompson(
     incumbent's basin, lets pass (docs/gp.md, "Never stuck").
     """
     centres = _best_trials(model, X_train, composite)
-    X = candidate_points(space, THOMPSON_RAW_SAMPLES, rng, centres)
+    X = hold(candidate_points(space, THOMPSON_RAW_SAMPLES, rng, centres), fixed)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # linear_operator's jitter notices
         transform = composite.posterior_transform() if composite else None
@@ -233,7 +250,40 @@ def thompson(
             value = composite.mc_objective()(sample[None])[0]  # (N,)
         else:
             value = sample[:, 0]
-    return space.snap(X[int(torch.argmax(value))])
+    return hold(space.snap(X[int(torch.argmax(value))])[None, :], fixed)[0]
+
+
+def size_per_cost(
+    model: ConditionedGP,
+    x_target: np.ndarray,
+    X_sizes: np.ndarray,
+    costs: Sequence[float],
+    composite: Composite | None = None,
+) -> int:
+    """The row of ``X_sizes`` (one mixture at each size a trial may train at, (s, d)) whose
+    observation teaches most about ``x_target`` (the mixture at the target size) per unit of
+    compute: the reduction of the objective's posterior variance at the target,
+    ``Cov(f_T, f_s)^2 / (Var f_s + noise)``, over ``costs[s]``.
+
+    One step of variance reduction, the cheapest honest value of information: a small size
+    wins while it is nearly as informative (strongly correlated with the target) and cheaper.
+    For max and median the mean of the losses stands in for the criterion (its posterior is
+    Gaussian, a pair of points needs no sampling).
+    """
+    pairs = np.stack([np.repeat(x_target[None, :], len(X_sizes), axis=0), X_sizes], axis=1)
+    if composite is None:
+        transform, noise = None, float(model.noise_variance()[0])
+    else:
+        mean = Composite("mean", composite.sign, composite.n_outputs)
+        transform = mean.posterior_transform()
+        noise = float((model.noise_variance() / composite.n_outputs**2).sum())
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cov = model.posterior(torch.as_tensor(pairs, dtype=DTYPE),
+                              posterior_transform=transform).distribution.covariance_matrix
+    cov = cov.numpy().reshape(len(X_sizes), 2, 2)
+    gain = cov[:, 0, 1] ** 2 / (cov[:, 1, 1] + noise) / np.asarray(costs, dtype=float)
+    return int(np.argmax(gain))
 
 
 def _best_trials(model: Model, X_train: np.ndarray, composite: Composite | None) -> np.ndarray:

@@ -52,22 +52,25 @@ class LawPrior:
     """A fitted Data Mixing Law, L_i = c_i + k_i exp(t_i . w), as the GPs' prior mean.
 
     ``columns`` are the input columns of the mixture's k weights, in the law's domain order;
-    output i of the model is validation set i's loss.
+    output i of the model is validation set i's loss. ``free_columns``: inputs of their own
+    after the weights (a scale-aware study's log-size column u): the law is then
+    ``L_i = c_i + k_i exp(t_i . w + s_i u)``, ``s_i`` the last entries of ``t_i``.
     """
 
     c: np.ndarray  # (m,)
     k: np.ndarray  # (m,)
-    t: np.ndarray  # (m, k)
+    t: np.ndarray  # (m, k + len(free_columns))
     columns: tuple[int, ...]
     loo_rmse: float = float("inf")  # of the mean of its outputs, left-out trials refitted
     output_loo_rmse: np.ndarray | None = None  # (m,): of each output
+    free_columns: tuple[int, ...] = ()
 
     def residual_floor(self) -> np.ndarray:
         """The least prior std (m,) of the GP of what the law leaves: its left-out error."""
         return np.zeros(len(self.c)) if self.output_loo_rmse is None else self.output_loo_rmse
 
     def losses(self, W: torch.Tensor) -> torch.Tensor:
-        """Losses (..., m) of raw weights W (..., k)."""
+        """Losses (..., m) of raw weights W (..., k), the free columns' values after them."""
         t = torch.as_tensor(self.t, dtype=W.dtype)
         exponent = (W @ t.T).clamp(-EXP_CLIP, EXP_CLIP)  # as the numpy fit's predict
         return torch.as_tensor(self.c, dtype=W.dtype) + torch.as_tensor(
@@ -87,6 +90,7 @@ class LawMean(Mean):
         super().__init__()
         self.law, self.warp = law, warp
         self.register_buffer("columns", torch.tensor(law.columns, dtype=torch.long))
+        self.register_buffer("free", torch.tensor(law.free_columns, dtype=torch.long))
         self.register_buffer("means", means.reshape(-1))
         self.register_buffer("stdvs", stdvs.reshape(-1))
 
@@ -97,6 +101,8 @@ class LawMean(Mean):
             x = x[..., 0, :, :]
         u = x[..., self.columns]
         w = u if not self.warp else self.warp * torch.expm1(u * np.log1p(1.0 / self.warp))
+        if len(self.free):  # not warped: the warp is the weights'
+            w = torch.cat([w, x[..., self.free]], dim=-1)
         L = (self.law.losses(w) - self.means) / self.stdvs  # (..., n, m)
         return L.transpose(-1, -2)  # (..., m, n)
 
@@ -105,7 +111,7 @@ def law_possible(space: EncodedSpace, n: int) -> bool:
     """Whether :func:`fit_law` may give a law for ``n`` trials on ``space``."""
     blocks = space.mixture_blocks
     return (len(blocks) == 1 and space.coordinates == "weights"
-            and n >= blocks[0].width + LAW_EXTRA_TRIALS)
+            and n >= blocks[0].width + len(space.scale_blocks) + LAW_EXTRA_TRIALS)
 
 
 def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | None:
@@ -120,9 +126,11 @@ def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | Non
     if Y.ndim != 2 or not law_possible(space, len(Y)):
         return None
     columns = tuple(space.mixture_blocks[0].columns)
-    law = DataMixingLaw(loo_time_budget=0.0)  # first-order LOO: cheap and reproducible
+    free = tuple(b.start for b in space.scale_blocks)  # log size: the nested law's input
+    # first-order LOO: cheap and reproducible
+    law = DataMixingLaw(loo_time_budget=0.0, free_columns=len(free))
     try:
-        law.fit(X[:, list(columns)], Y, loo=True)
+        law.fit(X[:, list(columns + free)], Y, loo=True)
     except LawFitError:
         return None
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -132,7 +140,7 @@ def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | Non
     errors = errors[np.isfinite(errors)]
     loo_rmse = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("inf")
     return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns, loo_rmse=loo_rmse,
-                    output_loo_rmse=np.nan_to_num(per_output, nan=0.0))
+                    output_loo_rmse=np.nan_to_num(per_output, nan=0.0), free_columns=free)
 
 
 def repeats_a_trial(x: np.ndarray, X: np.ndarray) -> bool:

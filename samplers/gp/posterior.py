@@ -74,6 +74,11 @@ class ConditionedGP(Model):
     def num_outputs(self) -> int:
         return self._m
 
+    def noise_variance(self) -> torch.Tensor:
+        """The fitted observation-noise variance of each output (m,), in its own units."""
+        noise = self._gp.likelihood.noise.detach().reshape(-1)
+        return noise.expand(self._m) * self._y_std**2
+
     @property
     def batch_shape(self) -> torch.Size:
         return torch.Size()

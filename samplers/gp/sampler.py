@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 import optuna
 from botorch.models import SingleTaskGP
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._losses import losses_problem
+from optuna_mix.samplers._scale import declared_scales
 from optuna_mix.samplers._simplex import Mixture, mixture_search_space
 from optuna_mix.samplers._startup import sequence_seed, startup_point
 from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
@@ -38,8 +39,10 @@ from optuna_mix.samplers.gp.acquisition import (
     MC_SAMPLES,
     N_RAW_SAMPLES,
     N_RESTARTS,
+    hold,
     maximise_mean,
     propose,
+    size_per_cost,
     thompson,
 )
 from optuna_mix.samplers.gp.law import hands_over, law_possible, loo_residuals
@@ -73,6 +76,14 @@ WARP = 0.05
 # regret by less than its spread, the worst runs included (docs/benchmarks/gp-variants.md,
 # "A Thompson draw when stalled")
 STALL_TRIALS: int | None = None
+# a trial's compute grows as size^2: parameters x tokens, with tokens proportional to
+# parameters (a Chinchilla-like budget at every size)
+COST_EXPONENT = 2.0
+# the most of a scale-aware study's compute that trials above the smallest size may take:
+# the GP's kernel does not see the law's uncertainty in its size exponents, so by information
+# per cost alone it bought large trials for most of the budget, and fewer trials made worse
+# mixtures (docs/benchmarks/scale-transfer.md)
+LARGE_SHARE = 0.25
 # the trial system attr that says which acquisition proposed the trial's point
 ACQUISITION_ATTR = "optuna_mix:gp:acquisition"
 
@@ -130,6 +141,12 @@ class SimplexGPSampler(MixtureSampler):
             is the maximiser of a Thompson draw from the posterior instead of qLogNEI's: it
             explores where the model is unsure, out of a basin qLogNEI keeps refining. None:
             never.
+        target_scale: in a scale-aware study (``optuna_mix.suggest_scale``), the model size
+            the mixture is for, trained or not (e.g. larger than every trial's): each proposal
+            is the mixture of most expected improvement at this size, trained at the size
+            that teaches most about it per unit of compute (where the trial's size is not
+            pinned); :meth:`recommend` and :meth:`predict` answer for it by default. None: the
+            largest size trials may train at.
         independent_sampler: sampler for parameters outside the relative search space
             (default: Random with ``seed``).
     """
@@ -147,6 +164,7 @@ class SimplexGPSampler(MixtureSampler):
         losses_attr: str | None = LOSSES_ATTR,
         prior_mean: str = "law",
         stall_trials: int | None = STALL_TRIALS,
+        target_scale: float | None = None,
         independent_sampler: BaseSampler | None = None,
     ) -> None:
         if coordinates not in COORDINATES:
@@ -168,6 +186,10 @@ class SimplexGPSampler(MixtureSampler):
         self._losses_attr = losses_attr
         self._prior_mean = prior_mean
         self._stall_trials = stall_trials
+        if target_scale is not None and not (math.isfinite(float(target_scale))
+                                             and float(target_scale) > 0):
+            raise ValueError(f"target_scale must be a positive model size, got {target_scale!r}")
+        self._target_scale = None if target_scale is None else float(target_scale)
         self._intersection = optuna.search_space.IntersectionSearchSpace()
         self._init_runtime()
 
@@ -218,7 +240,10 @@ class SimplexGPSampler(MixtureSampler):
         space = self._space(study, search_space)
         X, y, trials, composite = training_data(study, space, self._losses_attr)
         if len(y) == 0 or len(y) < self._n_startup_trials:
-            return super().sample_relative(study, trial, search_space)
+            params = super().sample_relative(study, trial, search_space)
+            for b in space.scale_blocks:  # the start-up design trains at the cheapest size
+                params[b.names[0]] = space.nearest_size(b, -np.inf)
+            return params
         if composite is None and (problem := losses_problem(
                 trials, np.array([t.value for t in trials]), self._losses_attr)):
             self.warn_once(f"modelling the trial values only, not the losses of the "
@@ -227,27 +252,37 @@ class SimplexGPSampler(MixtureSampler):
         rng = np.random.default_rng([self._base_seed, trial.number])
         search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,
                       mc_samples=self._mc_samples, composite=composite)
+        # a scale-aware study's mixture is chosen for the target size: the acquisition sees
+        # every trial, running one and candidate there (log-size column held at the target)
+        at_target = self._at_size(space, self._target_size(space))
+        X_at = hold(X, at_target)
         with _one_thread(), _torch_seeded(rng):
             gp = self._fit(study, space, X, y)
             wait_for_earlier_proposals(study, trial, space)  # fits in parallel, proposes in turn
-            X_pending = pending_points(study, trial, space)
+            X_pending = hold(pending_points(study, trial, space), at_target)
             if self._stalled(study, trial, trials):
                 # qLogNEI has refined one basin for stall_trials trials without a better
                 # value: a Thompson draw explores where the model is unsure instead
-                x = thompson(ConditionedGP(gp), space, X, rng, composite)
+                x = thompson(ConditionedGP(gp), space, X_at, rng, composite, fixed=at_target)
                 how = (f"thompson ({trials_since_best(trials, study.direction)} trials "
                        f"without a better value)")
             else:
-                x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
+                x = propose(ConditionedGP(gp), space, X_at, X_pending, rng, fixed=at_target,
+                            **search)
                 how = "qlognei"
-                if hands_over(gp, x, X):
+                if hands_over(gp, x, X_at):
                     # the law-prior model sees nothing better than a mixture it has run: where
                     # the law is wrong its small residual GP keeps it there
                     # (docs/benchmarks/gp-variants.md), so the constant-mean GP, which trusts
                     # only the data, chooses instead
                     gp = self._fit(study, space, X, y, with_law=False)
-                    x = propose(ConditionedGP(gp), space, X, X_pending, rng, **search)
+                    x = propose(ConditionedGP(gp), space, X_at, X_pending, rng,
+                                fixed=at_target, **search)
                     how = "qlognei (constant mean: the law's proposal repeated a trial)"
+            if at_target:
+                x, size = self._size_to_train(study, trial, ConditionedGP(gp), space, x,
+                                              composite)
+                how += f"; for size {self._target_size(space):g}, trained at {size:g}"
         study._storage.set_trial_system_attr(trial._trial_id, ACQUISITION_ATTR, how)
         params = space.decode(x)
         store_proposal(study, trial, space, params)
@@ -266,15 +301,19 @@ class SimplexGPSampler(MixtureSampler):
         ``among="evaluated"``: the completed trial with the best posterior mean (robust: the
         best observed value is biased by noise, this is not). ``among="all"``: the maximiser
         of the posterior mean over the whole space (may leave the evaluated mixtures).
-        ``scale`` (DESIGN.md's name) is for scale-aware studies, which do not exist yet.
+        ``scale``: in a scale-aware study, the model size to recommend for (default: the
+        sampler's ``target_scale``, else the largest trained size); the value and std are
+        predicted at that size, and ``params`` holds it under the scale parameter's name.
+        Elsewhere any value but None is refused.
         """
-        _refuse_scale("recommend()", scale)
         if among not in ("evaluated", "all"):
             raise ValueError(f"among must be 'evaluated' or 'all', not {among!r}")
         if study._is_multi_objective():
             raise ValueError("recommend() needs a single-objective study")
         search_space = self.infer_relative_search_space(study, None)  # type: ignore[arg-type]
         space = self._space(study, search_space)
+        size = self._resolve_scale(study, space, "recommend()", scale)
+        at = self._at_size(space, size)
         X, y, trials, composite = training_data(study, space, self._losses_attr)
         if len(y) == 0:
             raise ValueError("recommend() needs at least one completed trial")
@@ -282,14 +321,16 @@ class SimplexGPSampler(MixtureSampler):
         with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
             model = ConditionedGP(self._fit(study, space, X, y))
             if among == "evaluated":
-                i = _best_evaluated(model, X, composite)
-                x, number = X[i], trials[i].number
+                i = _best_evaluated(model, hold(X, at), composite)
+                x, number = hold(X[i : i + 1], at)[0], trials[i].number
                 params = dict(trials[i].params)
             else:
                 rng = np.random.default_rng([self._base_seed, 0])
-                x = maximise_mean(model, space, X, rng, composite)
+                x = maximise_mean(model, space, hold(X, at), rng, composite, fixed=at)
                 number = None
                 params = space.decode(x)
+            for b in space.scale_blocks:
+                params[b.names[0]] = size
             mean, std = posterior_mean_std(model, x[None, :], composite)
         mixtures = {
             b.mixture.name: dict(zip(b.mixture.domains, (float(v) for v in space.weights(x, b))))
@@ -320,7 +361,9 @@ class SimplexGPSampler(MixtureSampler):
         trial the model believes best (the one ``recommend(study)`` returns). The model is the
         one :meth:`recommend` uses, from the same cache: no refit on the same trials.
 
-        ``scale``: for scale-aware studies (not yet); any value but None is refused.
+        ``scale``: in a scale-aware study, the model size to predict at (default: as
+        :meth:`recommend`'s); the other parameters' trial is the best at that size. Elsewhere
+        any value but None is refused.
         """
         with self._predicting(study, "predict()", scale, weights) as (p, (X,)):
             if len(X) == 0:
@@ -353,11 +396,11 @@ class SimplexGPSampler(MixtureSampler):
         """The fitted model of ``study`` (as :meth:`recommend` has it) and the rows of X of
         each list of mixtures; the caller's posterior reads run inside the same one-thread,
         seeded torch context."""
-        _refuse_scale(what, scale)
         if study._is_multi_objective():
             raise ValueError(f"{what} needs a single-objective study")
         search_space = self.infer_relative_search_space(study, None)  # type: ignore[arg-type]
         space = self._space(study, search_space)
+        at_size = self._at_size(space, self._resolve_scale(study, space, what, scale))
         block = _study_mixture(space, what)
         W = [_weight_rows(block, ws, what) for ws in weight_lists]
         X, y, _, composite = training_data(study, space, self._losses_attr)
@@ -366,12 +409,70 @@ class SimplexGPSampler(MixtureSampler):
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
             model = ConditionedGP(self._fit(study, space, X, y))
+            X_at = hold(X, at_size)
             # the other parameters and mixtures: at the trial the model believes best
-            at = X[_best_evaluated(model, X, composite)] if space.dim > block.width else None
-            rows = [_rows(space, block, w, at) for w in W]
+            at = X_at[_best_evaluated(model, X_at, composite)] if space.dim > block.width \
+                else None
+            rows = [hold(_rows(space, block, w, at), at_size) for w in W]
             yield _Prediction(model, composite, sign), rows
 
     # -- internals ----------------------------------------------------------------------------
+    def _target_size(self, space: EncodedSpace) -> float | None:
+        """The size the mixture is for: ``target_scale``, else the largest a trial may train
+        at; None for a study without a scale parameter."""
+        blocks = space.scale_blocks
+        if not blocks:
+            return None
+        if self._target_scale is not None:
+            return self._target_scale
+        assert isinstance(blocks[0].distribution, CategoricalDistribution)
+        return max(float(c) for c in blocks[0].distribution.choices)
+
+    def _resolve_scale(self, study: Study, space: EncodedSpace, what: str, scale: Any
+                       ) -> float | None:
+        """The size ``what`` answers for: ``scale``, else the target; None where the study has
+        no scale column (and then ``scale`` must be None)."""
+        if not space.scale_blocks:
+            if scale is not None and declared_scales(study):
+                raise ValueError(f"{what}: the trials of this study train at one size only; a "
+                                 f"scale-aware model needs trials at two sizes or more, or a "
+                                 f"target_scale beyond the one")
+            _refuse_scale(what, scale)
+            return None
+        return self._target_size(space) if scale is None else _positive_size(what, scale)
+
+    @staticmethod
+    def _at_size(space: EncodedSpace, size: float | None) -> dict[int, float]:
+        """The log-size column held at ``size`` (none for a study without a scale)."""
+        if size is None:
+            return {}
+        return {b.start: space.unit_of_size(b, size) for b in space.scale_blocks}
+
+    def _size_to_train(
+        self, study: Study, trial: FrozenTrial, model: ConditionedGP, space: EncodedSpace,
+        x: np.ndarray, composite: Composite | None,
+    ) -> tuple[np.ndarray, float]:
+        """The proposal ``x`` (chosen at the target) at the size its trial is to train at: the
+        one that teaches most about the target per unit of compute (cost ~ size^COST_EXPONENT:
+        parameters x Chinchilla-like tokens), among the sizes that keep the compute of
+        trials above the smallest size within LARGE_SHARE of the study's."""
+        (block,) = space.scale_blocks
+        assert isinstance(block.distribution, CategoricalDistribution)
+        sizes = sorted(float(c) for c in block.distribution.choices)
+        costs = [(s / sizes[0]) ** COST_EXPONENT for s in sizes]
+        name = block.names[0]
+        spent = [(s / sizes[0]) ** COST_EXPONENT
+                 for t in study._get_trials(deepcopy=False) if t.number != trial.number
+                 and (s := t.params.get(name)) is not None]
+        total, large = sum(spent), sum(c for c in spent if c > 1.0)
+        allowed = [i for i, c in enumerate(costs)
+                   if i == 0 or (large + c) / (total + c) <= LARGE_SHARE]
+        X_sizes = np.repeat(x[None, :], len(allowed), axis=0)
+        X_sizes[:, block.start] = [space.unit_of_size(block, sizes[i]) for i in allowed]
+        j = size_per_cost(model, x, X_sizes, [costs[i] for i in allowed], composite) \
+            if len(allowed) > 1 else 0
+        return X_sizes[j], sizes[allowed[j]]
+
     def _stalled(self, study: Study, trial: FrozenTrial, trials: list[FrozenTrial]) -> bool:
         """Whether this proposal is the stall's Thompson draw: ``stall_trials`` (or a multiple)
         completed trials without a better value, and no running trial is such a draw already
@@ -387,7 +488,8 @@ class SimplexGPSampler(MixtureSampler):
         )
 
     def _space(self, study: Study, search_space: dict[str, BaseDistribution]) -> EncodedSpace:
-        return encoded_space(search_space, self.mixtures(study), self._coordinates)
+        return encoded_space(search_space, self.mixtures(study), self._coordinates,
+                             declared_scales(study), self._target_scale)
 
     def _fit(
         self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray,
@@ -411,6 +513,11 @@ class SimplexGPSampler(MixtureSampler):
         # the law leads only on evidence: the law alone predicts left-out trials better than
         # the constant-mean GP (docs/gp.md, "A mixing law as the prior mean, on evidence");
         # that GP, only the judge while the law leads, is refitted on a slower schedule
+        if space.scale_blocks:
+            # a scale-aware study asks for a size no trial has: only the law extrapolates
+            # there (a constant-mean GP reverts to its mean), and leave-one-out errors at the
+            # trained sizes say nothing of it, so the law leads wherever it can be fitted
+            return fit(law_key, law=law)
         judge = fit(plain_key, refit_growth=JUDGE_REFIT_GROWTH)
         if law.loo_rmse >= float(np.sqrt(np.mean(loo_residuals(judge) ** 2))):
             return fit(plain_key)  # the one to use: on its own schedule
@@ -444,6 +551,17 @@ def _refuse_scale(what: str, scale: Any) -> None:
     if scale is not None:
         raise ValueError(f"{what}: this study has no scale parameter (scale= is for "
                          f"scale-aware studies); call it without scale")
+
+
+def _positive_size(what: str, scale: Any) -> float:
+    try:
+        size = float(scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: scale must be a model size in parameters, "
+                         f"not {scale!r}") from None
+    if not (math.isfinite(size) and size > 0):
+        raise ValueError(f"{what}: scale must be a positive model size, not {scale!r}")
+    return size
 
 
 def _study_mixture(space: EncodedSpace, what: str) -> Block:

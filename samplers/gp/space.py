@@ -11,7 +11,12 @@ Every column lies in [0, 1]:
 - a float or int parameter is one column, its value (its log where the distribution is log)
   scaled to [0, 1]; steps and ints are rounded back onto their grid when decoded;
 - a categorical parameter is one-hot columns; the acquisition search keeps them exact
-  one-hots (raw candidates draw them, the gradient refinement holds them fixed).
+  one-hots (raw candidates draw them, the gradient refinement holds them fixed);
+- a declared scale (``optuna_mix.suggest_scale``: a categorical over model sizes) is one
+  column, the log size scaled to [0, 1] between the smallest size and the largest of the
+  sizes and the target (:meth:`EncodedSpace.unit_of_size`); it decodes to the nearest size
+  a trial may train at, so the target itself (u = 1 where it is the largest) is a point the
+  model predicts at, never one a trial is given.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from optuna_mix.samplers._scale import Scale
 from optuna_mix.samplers._simplex import (
     Mixture,
     mixtures_in,
@@ -44,12 +50,13 @@ ZERO_WEIGHT = 1e-4
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # "mixture" | "numeric" | "categorical"
+    kind: str  # "mixture" | "numeric" | "categorical" | "scale"
     names: tuple[str, ...]  # parameter names (k for a mixture, 1 otherwise)
     start: int  # first column
     width: int  # number of columns
     distribution: BaseDistribution | None = None
     mixture: Mixture | None = None
+    log_range: tuple[float, float] | None = None  # a scale: log sizes at u = 0 and u = 1
 
     @property
     def columns(self) -> list[int]:
@@ -64,7 +71,11 @@ class EncodedSpace:
         mixtures: Sequence[Mixture],
         others: Mapping[str, BaseDistribution],
         coordinates: str = "weights",
+        scales: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
+        """``scales``: the scale parameters among ``others``, name -> (smallest, largest)
+        model size of their column (the largest: of the sizes and the target)."""
+        scales = dict(scales or {})
         if coordinates not in COORDINATES:
             raise ValueError(f"coordinates must be one of {COORDINATES}, not {coordinates!r}")
         self.coordinates = coordinates
@@ -75,7 +86,11 @@ class EncodedSpace:
             blocks.append(Block("mixture", tuple(m.param_names), col, width, mixture=m))
             col += width
         for name, dist in others.items():
-            if isinstance(dist, CategoricalDistribution):
+            if name in scales:
+                lo, hi = (math.log(float(v)) for v in scales[name])
+                width = 1
+                blocks.append(Block("scale", (name,), col, width, dist, log_range=(lo, hi)))
+            elif isinstance(dist, CategoricalDistribution):
                 width = len(dist.choices)
                 blocks.append(Block("categorical", (name,), col, width, dist))
             else:
@@ -93,6 +108,25 @@ class EncodedSpace:
     @property
     def categorical_blocks(self) -> list[Block]:
         return [b for b in self.blocks if b.kind == "categorical"]
+
+    @property
+    def scale_blocks(self) -> list[Block]:
+        return [b for b in self.blocks if b.kind == "scale"]
+
+    @staticmethod
+    def unit_of_size(b: Block, size: float) -> float:
+        """The column value of model size ``size`` in scale block ``b`` (beyond [0, 1] for a
+        size outside the block's range: the model extrapolates there)."""
+        assert b.log_range is not None
+        lo, hi = b.log_range
+        return 0.5 if hi <= lo else (math.log(float(size)) - lo) / (hi - lo)
+
+    @staticmethod
+    def nearest_size(b: Block, u: float) -> float:
+        """The size a trial may train at (a choice of ``b``) nearest to column value ``u``."""
+        assert isinstance(b.distribution, CategoricalDistribution)
+        sizes = [float(c) for c in b.distribution.choices]
+        return min(sizes, key=lambda s: abs(EncodedSpace.unit_of_size(b, s) - u))
 
     @property
     def param_names(self) -> list[str]:
@@ -121,6 +155,8 @@ class EncodedSpace:
                 x[b.start : b.start + b.width] = w[: b.width]
             elif b.kind == "numeric":
                 x[b.start] = _to_unit(b.distribution, params[b.names[0]])
+            elif b.kind == "scale":
+                x[b.start] = self.unit_of_size(b, params[b.names[0]])
             else:
                 dist = b.distribution
                 assert isinstance(dist, CategoricalDistribution)
@@ -145,6 +181,8 @@ class EncodedSpace:
                 params.update(zip(b.names, (float(v) for v in self.weights(x, b))))
             elif b.kind == "numeric":
                 params[b.names[0]] = _from_unit(b.distribution, float(x[b.start]))
+            elif b.kind == "scale":
+                params[b.names[0]] = self.nearest_size(b, float(x[b.start]))
             else:
                 dist = b.distribution
                 assert isinstance(dist, CategoricalDistribution)
@@ -172,6 +210,9 @@ class EncodedSpace:
             elif b.kind == "numeric":
                 X[:, b.start] = [_to_unit(b.distribution, _from_unit(b.distribution, u))
                                  for u in X[:, b.start]]
+            elif b.kind == "scale":
+                X[:, b.start] = [self.unit_of_size(b, self.nearest_size(b, u))
+                                 for u in X[:, b.start]]
             else:
                 onehot = np.zeros((len(X), b.width))
                 onehot[np.arange(len(X)), np.argmax(X[:, cols], axis=1)] = 1.0
@@ -190,6 +231,11 @@ class EncodedSpace:
                 X[:, b.start : b.start + b.width] = mixture_points[b.mixture.name][:, : b.width]
             elif b.kind == "numeric":
                 X[:, b.start] = rng.random(n)
+            elif b.kind == "scale":
+                assert isinstance(b.distribution, CategoricalDistribution)
+                sizes = [float(c) for c in b.distribution.choices]
+                X[:, b.start] = [self.unit_of_size(b, sizes[i])
+                                 for i in rng.integers(0, len(sizes), n)]
             else:
                 X[np.arange(n), b.start + rng.integers(0, b.width, n)] = 1.0
         return X
@@ -199,15 +245,30 @@ def encoded_space(
     search_space: Mapping[str, BaseDistribution],
     declared: Sequence[Mixture],
     coordinates: str = "weights",
+    scales: Sequence[Scale] = (),
+    target_size: float | None = None,
 ) -> EncodedSpace:
     """The GP's space of a relative search space: the ``declared`` mixtures in it, then its
-    other parameters (those with a single value are no input)."""
+    other parameters (those with a single value are no input, but a declared scale with a
+    ``target_size`` beyond its one size is); the declared ``scales`` among them as log-size
+    columns up to ``target_size``."""
     mixtures = mixtures_in(search_space, declared)
     in_mixture = {p for m in mixtures for p in m.param_names}
+    ranges = {}
+    for sc in scales:
+        dist = search_space.get(sc.name)
+        if isinstance(dist, CategoricalDistribution) and \
+                {float(c) for c in dist.choices} <= set(sc.sizes):
+            sizes = [float(c) for c in dist.choices]
+            hi = max(sizes + ([float(target_size)] if target_size else []))
+            ranges[sc.name] = (min(sizes), hi)
     others = {
-        n: d for n, d in search_space.items() if n not in in_mixture and not d.single()
+        n: d for n, d in search_space.items()
+        if n not in in_mixture and (not d.single() or
+                                    (n in ranges and ranges[n][1] > ranges[n][0]))
     }
-    return EncodedSpace(mixtures, others, coordinates)
+    return EncodedSpace(mixtures, others, coordinates,
+                        {n: r for n, r in ranges.items() if n in others})
 
 
 def _normalise_rows(W: np.ndarray) -> np.ndarray:

@@ -291,3 +291,28 @@ def test_bad_arguments_are_value_errors():
         MixingLawSampler(law="dml", n_startup_trials=-1)
     with pytest.raises(LawFitError):
         make_law("dml").fit(np.full((3, 4), 0.25), np.ones((3, 4)))
+
+
+def test_the_data_mixing_law_with_a_free_log_size_column_recovers_the_nested_form():
+    # L_i = c_i + k_i exp(t_i . w + s_i u): exact data at three sizes, predicted at a fourth
+    from optuna_mix.samplers._laws import DataMixingLaw
+
+    rng = np.random.default_rng(0)
+    k = 4
+    c, kk = rng.uniform(2, 3, k), rng.uniform(0.5, 1.0, k)
+    t = -rng.uniform(0.5, 2.0, (k, k))
+    s = -rng.uniform(0.2, 1.0, k)
+    W = rng.dirichlet(np.ones(k), 40)
+    u = rng.choice([0.0, 0.25, 0.5], 40)
+
+    def truth(W, u):
+        return c + kk * np.exp(W @ t.T + np.outer(u, s))
+
+    law = DataMixingLaw(loo_time_budget=0.0, free_columns=1).fit(np.column_stack([W, u]),
+                                                                 truth(W, u))
+    W_new = rng.dirichlet(np.ones(k), 20)
+    at_target = law.predict(np.column_stack([W_new, np.ones(20)]))
+    np.testing.assert_allclose(at_target, truth(W_new, np.ones(20)), atol=1e-4)
+    # the gauge holds on the weights only: the size's coefficient is s itself
+    np.testing.assert_allclose(law.t[:, -1], s, atol=1e-4)
+    np.testing.assert_allclose(law.t[:, :k].sum(axis=1), 0.0, atol=1e-9)
