@@ -76,10 +76,10 @@ def run_one(way: str, k: int, seed: int, noise: float, sizes: list[float], targe
         if spent[0] + surface.cost(fixed_size or max(sizes)) > budget + 1e-9:
             if fixed_size is not None or spent[0] + surface.cost(min(sizes)) > budget + 1e-9:
                 break
-            # an aware study's last trials: only sizes that still fit
-            sizes_left = [s for s in sizes if spent[0] + surface.cost(s) <= budget + 1e-9]
-            study.enqueue_trial({"scale": max(sizes_left)}, skip_if_exists=False)
-            # its mixture still comes from the GP (only the size is pinned)
+            # an aware study's last trials, once the largest size no longer fits: pinned at
+            # the smallest (as the sampler's compute cap keeps most trials), the mixture still
+            # the GP's
+            study.enqueue_trial({"scale": min(sizes)}, skip_if_exists=False)
         study.optimize(objective, n_trials=1)
         n += 1
     if way == "aware":

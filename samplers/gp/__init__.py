@@ -46,7 +46,8 @@ Notation (the same in every module; numpy arrays and torch tensors alike):
 =========  ==================================================================================
 n          completed trials the model is fitted on (failed and pruned ones never count)
 d          input columns: k per mixture (k - 1 with ``coordinates="first"``), one per
-           float/int parameter, one per category of a categorical parameter
+           float/int parameter, one per category of a categorical parameter, one per
+           declared scale (``suggest_scale``: its log model size u, 1 at the target)
 k          domains of a mixture (its weights w, a point of the simplex)
 m          outputs of the model: 1 (the trial values) or the per-domain losses of a
            composite model (m = k where the law prior is on: output i is domain i)
@@ -67,7 +68,8 @@ x: one encoded point, (d,): a proposal, a recommendation.
 X_pending: the running trials' encoded points, (p, d).
 centres: the points local moves perturb, (c, d).
 w, W: raw mixture weights, (k,) or (..., k); the law's input.
-LawPrior.c, .k, .t: the law ``L_i = c_i + k_i exp(t_i . w)``, (m,), (m,) and (m, m).
+LawPrior.c, .k, .t: the law ``L_i = c_i + k_i exp(t_i . w)``, (m,), (m,) and (m, k); in a
+    scale-aware study t is (m, k + 1), its last column s_i on the log size u.
 acquisition and posterior inputs: BoTorch's batches of q-point sets, (B, q, d); an
     acquisition value per set, (B,).
 ConditionedGP._L, ._alpha: the Cholesky factor of the standardised training covariance plus

@@ -79,13 +79,15 @@ def constraints(space: EncodedSpace) -> dict[str, Any]:
 
 
 def refine(
-    acqf: Any, space: EncodedSpace, starts: np.ndarray, *, maxiter: int
+    acqf: Any, space: EncodedSpace, starts: np.ndarray, *, maxiter: int,
+    fixed: Mapping[int, float] | None = None,
 ) -> list[np.ndarray]:
     """SLSQP from each start on the constrained space, snapped onto exact simplex points.
 
     ``sum(w) = 1`` per mixture and [0, 1] bounds are BoTorch's linear constraints; one-hot
     categorical columns stay fixed at the start's values. A start whose optimisation fails
-    gives nothing (the caller keeps its raw candidates).
+    gives nothing (the caller keeps its raw candidates). ``fixed`` columns are held at their
+    values too (a scale-aware study's log size at the target).
     """
     bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).to(DTYPE)
     cat_cols = [c for b in space.categorical_blocks for c in b.columns]
@@ -102,14 +104,15 @@ def refine(
                     q=1,
                     num_restarts=1,
                     batch_initial_conditions=torch.as_tensor(start, dtype=DTYPE)[None, None, :],
-                    fixed_features={c: float(start[c]) for c in cat_cols} or None,
+                    fixed_features={**{c: float(start[c]) for c in cat_cols},
+                                    **dict(fixed or {})} or None,
                     options={"maxiter": maxiter},
                     retry_on_optimization_warning=False,
                     **constraints(space),
                 )
         except Exception:
             continue
-        refined.append(space.snap(cand.reshape(-1).numpy()))
+        refined.append(hold(space.snap(cand.reshape(-1).numpy())[None, :], fixed)[0])
     return refined
 
 
@@ -171,7 +174,7 @@ def propose(
     starts = raw[order[:n_restarts]]
     best_x, best_v = raw[order[0]], float(values[order[0]])
 
-    for x in refine(acqf, space, starts, maxiter=maxiter):
+    for x in refine(acqf, space, starts, maxiter=maxiter, fixed=fixed):
         x = hold(x[None, :], fixed)[0]
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -215,7 +218,7 @@ def maximise_mean(
     order = np.argsort(-mean_raw)
     best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
     starts = raw[order[:MEAN_STARTS]]
-    for x in refine(acqf, space, starts, maxiter=MEAN_MAXITER):
+    for x in refine(acqf, space, starts, maxiter=MEAN_MAXITER, fixed=fixed):
         x = hold(x[None, :], fixed)[0]
         v = float(posterior_mean_std(model, x[None, :], composite)[0][0])
         if v > best_v:
@@ -236,7 +239,8 @@ def thompson(
 
     Thompson sampling explores in proportion to the model's doubt: a far region the model is
     unsure of wins the draw about as often as it may be the best, which qLogNEI, sure of the
-    incumbent's basin, lets pass (docs/gp.md, "Never stuck").
+    incumbent's basin, lets pass; measured: docs/benchmarks/gp-variants.md, "A Thompson draw
+    when stalled" (no gain beyond the spread, so off by default).
     """
     centres = _best_trials(model, X_train, composite)
     X = hold(candidate_points(space, THOMPSON_RAW_SAMPLES, rng, centres), fixed)

@@ -82,8 +82,9 @@ COST_EXPONENT = 2.0
 # the most of a scale-aware study's compute that trials above the smallest size may take:
 # the GP's kernel does not see the law's uncertainty in its size exponents, so by information
 # per cost alone it bought large trials for most of the budget, and fewer trials made worse
-# mixtures (docs/benchmarks/scale-transfer.md)
-LARGE_SHARE = 0.25
+# mixtures; a quarter left too few trials above the smallest size to fit the size law
+# (docs/benchmarks/scale-transfer.md; provisional: one family, 10 seeds)
+LARGE_SHARE = 0.5
 # the trial system attr that says which acquisition proposed the trial's point
 ACQUISITION_ATTR = "optuna_mix:gp:acquisition"
 
@@ -242,7 +243,8 @@ class SimplexGPSampler(MixtureSampler):
         if len(y) == 0 or len(y) < self._n_startup_trials:
             params = super().sample_relative(study, trial, search_space)
             for b in space.scale_blocks:  # the start-up design trains at the cheapest size
-                params[b.names[0]] = space.nearest_size(b, -np.inf)
+                assert isinstance(b.distribution, CategoricalDistribution)
+                params[b.names[0]] = min(float(c) for c in b.distribution.choices)
             return params
         if composite is None and (problem := losses_problem(
                 trials, np.array([t.value for t in trials]), self._losses_attr)):
@@ -291,6 +293,17 @@ class SimplexGPSampler(MixtureSampler):
             assert block.mixture is not None
             params.update(self._mixture_params(study, trial, block.mixture))
         return {n: params[n] for n in search_space if n in params}
+
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        # a declared scale outside the relative space (the first trial, declared only as it
+        # asks): the cheapest size, as every start-up trial
+        if isinstance(param_distribution, CategoricalDistribution) and any(
+                sc.name == param_name for sc in declared_scales(study)):
+            return min(param_distribution.choices)
+        return super().sample_independent(study, trial, param_name, param_distribution)
 
     # -- recommendation ---------------------------------------------------------------------
     def recommend(
@@ -423,6 +436,9 @@ class SimplexGPSampler(MixtureSampler):
         blocks = space.scale_blocks
         if not blocks:
             return None
+        if len(blocks) > 1:
+            raise ValueError(f"several scale parameters ({', '.join(b.names[0] for b in blocks)}"
+                             f"): a study has one model size per trial")
         if self._target_scale is not None:
             return self._target_scale
         assert isinstance(blocks[0].distribution, CategoricalDistribution)
@@ -435,8 +451,8 @@ class SimplexGPSampler(MixtureSampler):
         if not space.scale_blocks:
             if scale is not None and declared_scales(study):
                 raise ValueError(f"{what}: the trials of this study train at one size only; a "
-                                 f"scale-aware model needs trials at two sizes or more, or a "
-                                 f"target_scale beyond the one")
+                                 f"scale-aware model needs trials at two sizes or more (its "
+                                 f"size law cannot be fitted from one)")
             _refuse_scale(what, scale)
             return None
         return self._target_size(space) if scale is None else _positive_size(what, scale)
@@ -461,6 +477,13 @@ class SimplexGPSampler(MixtureSampler):
         sizes = sorted(float(c) for c in block.distribution.choices)
         costs = [(s / sizes[0]) ** COST_EXPONENT for s in sizes]
         name = block.names[0]
+        pinned = trial.system_attrs.get("fixed_params", {}).get(name)
+        if pinned is not None:  # enqueued with its size: the proposal says that size
+            x = x.copy()
+            x[block.start] = space.unit_of_size(block, float(pinned))
+            return x, float(pinned)
+        # the compute so far: every trial that has its size (complete, failed, pruned and
+        # running alike: each cost what it trained), this one aside
         spent = [(s / sizes[0]) ** COST_EXPONENT
                  for t in study._get_trials(deepcopy=False) if t.number != trial.number
                  and (s := t.params.get(name)) is not None]

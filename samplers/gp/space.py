@@ -249,9 +249,9 @@ def encoded_space(
     target_size: float | None = None,
 ) -> EncodedSpace:
     """The GP's space of a relative search space: the ``declared`` mixtures in it, then its
-    other parameters (those with a single value are no input, but a declared scale with a
-    ``target_size`` beyond its one size is); the declared ``scales`` among them as log-size
-    columns up to ``target_size``."""
+    other parameters (those with a single value are no input: a scale of one size too, whose
+    size law cannot be fitted); the declared ``scales`` among them as log-size columns up to
+    ``target_size``."""
     mixtures = mixtures_in(search_space, declared)
     in_mixture = {p for m in mixtures for p in m.param_names}
     ranges = {}
@@ -263,9 +263,7 @@ def encoded_space(
             hi = max(sizes + ([float(target_size)] if target_size else []))
             ranges[sc.name] = (min(sizes), hi)
     others = {
-        n: d for n, d in search_space.items()
-        if n not in in_mixture and (not d.single() or
-                                    (n in ranges and ranges[n][1] > ranges[n][0]))
+        n: d for n, d in search_space.items() if n not in in_mixture and not d.single()
     }
     return EncodedSpace(mixtures, others, coordinates,
                         {n: r for n, r in ranges.items() if n in others})

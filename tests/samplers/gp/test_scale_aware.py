@@ -43,14 +43,43 @@ def scale_study():
 def test_start_up_trains_small_and_proposals_say_the_target_and_the_size(scale_study):
     _, _, study = scale_study
     how = [t.system_attrs.get(sampler_module.ACQUISITION_ATTR) for t in study.trials]
-    # trial 0 comes before the scale is declared (its size is the independent sampler's)
-    assert all(t.params["scale"] == SIZES[0] for t in study.trials[1:4])
+    # trial 0 too, whose scale is declared only as it asks (the independent path)
+    assert all(t.params["scale"] == SIZES[0] for t in study.trials[:4])
     proposed = [(t, h) for t, h in zip(study.trials, how) if h]
     assert len(proposed) >= 8
     for t, h in proposed:
         assert f"for size {TARGET:g}, trained at {t.params['scale']:g}" in h
         assert t.params["scale"] in SIZES
         assert is_simplex([t.params[f"mix.{d}"] for d in ("d0", "d1", "d2")])
+
+
+def test_a_pinned_size_is_trained_at_and_said(scale_study):
+    surface, gp, study = scale_study
+    study.enqueue_trial({"scale": SIZES[-1]})
+    study.optimize(_objective(surface, np.random.default_rng(1)), n_trials=1)
+    trial = study.trials[-1]
+    assert trial.params["scale"] == SIZES[-1]
+    assert trial.system_attrs[sampler_module.ACQUISITION_ATTR].endswith(
+        f"trained at {SIZES[-1]:g}")
+
+
+def test_the_slsqp_polish_holds_the_target_size(scale_study):
+    from botorch.acquisition.analytic import PosteriorMean
+
+    from optuna_mix.samplers.gp.acquisition import refine
+    from optuna_mix.samplers.gp.model import training_data
+    from optuna_mix.samplers.gp.posterior import ConditionedGP
+
+    _, gp, study = scale_study
+    space = gp._space(study, gp.infer_relative_search_space(study, None))
+    X, y, _, composite = training_data(study, space, "losses")
+    model = ConditionedGP(gp._fit(study, space, X, y))
+    (block,) = space.scale_blocks
+    acqf = PosteriorMean(model, posterior_transform=composite.posterior_transform())
+    starts = X[:2].copy()
+    starts[:, block.start] = 1.0
+    polished = refine(acqf, space, starts, maxiter=20, fixed={block.start: 1.0})
+    assert polished and all(x[block.start] == pytest.approx(1.0) for x in polished)
 
 
 def test_recommend_and_predict_answer_at_the_size_asked(scale_study):
