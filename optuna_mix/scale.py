@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import optuna
 
-from optuna_mix.samplers._scale import declare_scale
+from optuna_mix.samplers import declare_scale
 
 
 def suggest_scale(trial: optuna.Trial, scales: Sequence[float], *, name: str = "scale") -> float:

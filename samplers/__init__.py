@@ -7,6 +7,7 @@ declares and hands every other parameter to an independent sampler.
 from optuna_mix.samplers._base import MixtureSampler, SamplerFallbackWarning
 from optuna_mix.samplers import attrs, criteria
 from optuna_mix.samplers._optimize import minimize_on_simplex
+from optuna_mix.samplers._scale import Scale, declare_scale, declared_scales
 from optuna_mix.samplers._simplex import (
     WEIGHT_DISTRIBUTION,
     Mixture,
@@ -53,6 +54,7 @@ __all__ = [
     "MixtureSampler",
     "Recommendation",
     "SamplerFallbackWarning",
+    "Scale",
     "SimplexGPSampler",
     "SobolMixtureSampler",
     "UniformMixtureSampler",
@@ -61,6 +63,8 @@ __all__ = [
     "cube_to_simplex",
     "declare_mixture",
     "declared_mixtures",
+    "declare_scale",
+    "declared_scales",
     "minimize_on_simplex",
     "normalise_weights",
     "param_name",
