@@ -35,7 +35,7 @@ def pending_points(study: Study, trial: FrozenTrial, space: EncodedSpace) -> np.
     they are stored (:func:`store_proposal`) or set so far; those with every parameter."""
     rows = []
     for t in running_trials(study, exclude=trial):
-        params = _stored_params(t, space)
+        params = stored_params(t, space)
         if space.has_all(params):
             rows.append(space.encode(params))
     return np.array(rows) if rows else np.zeros((0, space.dim))
@@ -59,7 +59,7 @@ def wait_for_earlier_proposals(
             t for t in running_trials(study, exclude=trial)
             if t.number < trial.number and t.datetime_start is not None
             and (now - t.datetime_start).total_seconds() < timeout
-            and not space.has_all(_stored_params(t, space))
+            and not space.has_all(stored_params(t, space))
         ]
         if not waiting_on:
             break
@@ -90,8 +90,9 @@ def _mixture_names(space: EncodedSpace) -> set[str]:
     return {n for b in space.mixture_blocks for n in b.names}
 
 
-def _stored_params(trial: FrozenTrial, space: EncodedSpace) -> dict[str, Any]:
-    """A running trial's parameters: the proposals kept for it, then those set so far."""
+def stored_params(trial: FrozenTrial, space: EncodedSpace) -> dict[str, Any]:
+    """A trial's parameters as far as they are known: an enqueued trial's pinned ones, the
+    proposals kept for it, then those set so far."""
     attrs = trial.system_attrs
     params: dict[str, Any] = dict(attrs.get("fixed_params") or {})  # an enqueued trial's
     chunks, i = [], 0

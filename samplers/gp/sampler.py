@@ -56,6 +56,7 @@ from optuna_mix.samplers.gp.model import (
 from optuna_mix.samplers.gp.pending import (
     pending_points,
     store_proposal,
+    stored_params,
     wait_for_earlier_proposals,
 )
 from optuna_mix.samplers.gp.posterior import (
@@ -482,11 +483,13 @@ class SimplexGPSampler(MixtureSampler):
             x = x.copy()
             x[block.start] = space.unit_of_size(block, float(pinned))
             return x, float(pinned)
-        # the compute so far: every trial that has its size (complete, failed, pruned and
-        # running alike: each cost what it trained), this one aside
-        spent = [(s / sizes[0]) ** COST_EXPONENT
-                 for t in study._get_trials(deepcopy=False) if t.number != trial.number
-                 and (s := t.params.get(name)) is not None]
+        # the compute so far and promised: every other trial with a size, set, stored as a
+        # proposal or pinned by an enqueue (complete, failed, pruned, running and waiting
+        # alike: each costs what it trains), so that workers asking at once share the cap
+        spent = [(float(s) / sizes[0]) ** COST_EXPONENT
+                 for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+                 if t.number != trial.number
+                 and (s := stored_params(t, space).get(name)) is not None]
         total, large = sum(spent), sum(c for c in spent if c > 1.0)
         allowed = [i for i, c in enumerate(costs)
                    if i == 0 or (large + c) / (total + c) <= LARGE_SHARE]

@@ -150,3 +150,18 @@ def test_the_size_to_train_at_is_the_most_information_per_unit_of_compute(pairs,
     model = _PairModel(pairs, noise=0.05)
     x = np.zeros(4)
     assert size_per_cost(model, x, np.zeros((len(pairs), 4)), costs) == expected
+
+
+def test_a_running_trials_pinned_size_counts_against_the_compute_cap(monkeypatch):
+    # 4 start-up trials at 25k (4 units); a trial pinned at 100k is running (16 more,
+    # nothing set yet): a 50k trial now would make (16 + 4) / 24 > LARGE_SHARE, so 25k
+    surface = make_scaled_surface(3, seed=0, noise=0.005)
+    gp = SimplexGPSampler(seed=0, target_scale=TARGET, **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.optimize(_objective(surface, np.random.default_rng(0)), n_trials=4)
+    monkeypatch.setattr(sampler_module, "wait_for_earlier_proposals", lambda *a: 0.0)
+    study.enqueue_trial({"scale": SIZES[-1]})
+    study.ask()  # the pinned trial: running, its size known only from the enqueue
+    asked = study.ask()
+    suggest_mixture(asked, list(surface.domains))
+    assert suggest_scale(asked, SIZES) == SIZES[0]
