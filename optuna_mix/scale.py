@@ -22,7 +22,5 @@ def suggest_scale(trial: optuna.Trial, scales: Sequence[float], *, name: str = "
     if name in fixed and float(fixed[name]) not in scale.sizes:
         raise ValueError(f"trial {trial.number} pins {name}={fixed[name]!r}, which is not one "
                          f"of the scales {list(scale.sizes)}")
-    if name in fixed:
-        # an enqueued int (e.g. 25_000) is the same size as the float choice
-        fixed[name] = float(fixed[name])
+    # an enqueued int (e.g. 25_000) is the float choice's size: Optuna stores that choice
     return float(trial.suggest_categorical(name, list(scale.sizes)))

@@ -26,19 +26,23 @@ class Scale:
     sizes: tuple[float, ...]
 
 
+def positive_size(value: object, what: str = "scale") -> float:
+    """``value`` as a model size (a positive finite float); ValueError naming ``what``."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} {value!r} is not a number (a model size in "
+                         f"parameters)") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{what} {value!r} is not a positive model size")
+    return v
+
+
 def check_sizes(sizes: Sequence[float]) -> tuple[float, ...]:
     """Sizes as ascending distinct positive finite floats; ValueError naming the bad one."""
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
         raise ValueError(f"scales must be a list of model sizes, not {type(sizes).__name__}")
-    out = []
-    for s in sizes:
-        try:
-            v = float(s)
-        except (TypeError, ValueError):
-            raise ValueError(f"scale {s!r} is not a number (a model size in parameters)") from None
-        if not math.isfinite(v) or v <= 0:
-            raise ValueError(f"scale {s!r} is not a positive model size")
-        out.append(v)
+    out = [positive_size(s) for s in sizes]
     if not out:
         raise ValueError("scales must name at least one model size")
     if len(set(out)) != len(out):

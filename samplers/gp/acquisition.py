@@ -112,7 +112,7 @@ def refine(
                 )
         except Exception:
             continue
-        refined.append(hold(space.snap(cand.reshape(-1).numpy())[None, :], fixed)[0])
+        refined.append(hold(space.snap(cand.reshape(-1).numpy()), fixed))
     return refined
 
 
@@ -175,22 +175,23 @@ def propose(
     best_x, best_v = raw[order[0]], float(values[order[0]])
 
     for x in refine(acqf, space, starts, maxiter=maxiter, fixed=fixed):
-        x = hold(x[None, :], fixed)[0]
+        x = hold(x, fixed)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             v = float(acqf(torch.as_tensor(x, dtype=DTYPE)[None, None, :]))
         if np.isfinite(v) and v > best_v:
             best_x, best_v = x, v
-    return hold(space.snap(best_x)[None, :], fixed)[0]
+    return hold(space.snap(best_x), fixed)
 
 
 def hold(X: np.ndarray, fixed: Mapping[int, float] | None) -> np.ndarray:
-    """X (r, d) with the ``fixed`` columns set to their values (a copy; X itself if none)."""
+    """X (d,) or (r, d) with the ``fixed`` columns set to their values (a copy; X itself if
+    none)."""
     if not fixed:
         return X
     X = np.array(X, dtype=float)
     for col, value in fixed.items():
-        X[:, col] = value
+        X[..., col] = value
     return X
 
 
@@ -219,11 +220,11 @@ def maximise_mean(
     best_x, best_v = raw[order[0]], float(mean_raw[order[0]])
     starts = raw[order[:MEAN_STARTS]]
     for x in refine(acqf, space, starts, maxiter=MEAN_MAXITER, fixed=fixed):
-        x = hold(x[None, :], fixed)[0]
+        x = hold(x, fixed)
         v = float(posterior_mean_std(model, x[None, :], composite)[0][0])
         if v > best_v:
             best_x, best_v = x, v
-    return hold(space.snap(best_x)[None, :], fixed)[0]
+    return hold(space.snap(best_x), fixed)
 
 
 def thompson(
@@ -254,7 +255,7 @@ def thompson(
             value = composite.mc_objective()(sample[None])[0]  # (N,)
         else:
             value = sample[:, 0]
-    return hold(space.snap(X[int(torch.argmax(value))])[None, :], fixed)[0]
+    return hold(space.snap(X[int(torch.argmax(value))]), fixed)
 
 
 def size_per_cost(

@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._losses import losses_problem
-from optuna_mix.samplers._scale import declared_scales
+from optuna_mix.samplers._scale import declared_scales, positive_size
 from optuna_mix.samplers._simplex import Mixture, mixture_search_space
 from optuna_mix.samplers._startup import sequence_seed, startup_point
 from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
@@ -188,10 +188,8 @@ class SimplexGPSampler(MixtureSampler):
         self._losses_attr = losses_attr
         self._prior_mean = prior_mean
         self._stall_trials = stall_trials
-        if target_scale is not None and not (math.isfinite(float(target_scale))
-                                             and float(target_scale) > 0):
-            raise ValueError(f"target_scale must be a positive model size, got {target_scale!r}")
-        self._target_scale = None if target_scale is None else float(target_scale)
+        self._target_scale = (None if target_scale is None
+                              else positive_size(target_scale, "target_scale"))
         self._intersection = optuna.search_space.IntersectionSearchSpace()
         self._init_runtime()
 
@@ -263,28 +261,27 @@ class SimplexGPSampler(MixtureSampler):
             gp = self._fit(study, space, X, y)
             wait_for_earlier_proposals(study, trial, space)  # fits in parallel, proposes in turn
             X_pending = hold(pending_points(study, trial, space), at_target)
+            model = ConditionedGP(gp)
             if self._stalled(study, trial, trials):
                 # qLogNEI has refined one basin for stall_trials trials without a better
                 # value: a Thompson draw explores where the model is unsure instead
-                x = thompson(ConditionedGP(gp), space, X_at, rng, composite, fixed=at_target)
+                x = thompson(model, space, X_at, rng, composite, fixed=at_target)
                 how = (f"thompson ({trials_since_best(trials, study.direction)} trials "
                        f"without a better value)")
             else:
-                x = propose(ConditionedGP(gp), space, X_at, X_pending, rng, fixed=at_target,
-                            **search)
+                x = propose(model, space, X_at, X_pending, rng, fixed=at_target, **search)
                 how = "qlognei"
-                if hands_over(gp, x, X_at):
+                if not at_target and hands_over(gp, x, X_at):
                     # the law-prior model sees nothing better than a mixture it has run: where
                     # the law is wrong its small residual GP keeps it there
                     # (docs/benchmarks/gp-variants.md), so the constant-mean GP, which trusts
-                    # only the data, chooses instead
-                    gp = self._fit(study, space, X, y, with_law=False)
-                    x = propose(ConditionedGP(gp), space, X_at, X_pending, rng,
-                                fixed=at_target, **search)
+                    # only the data, chooses instead (not in a scale-aware study, whose law
+                    # leads throughout: that GP cannot extrapolate to the target, see _fit)
+                    model = ConditionedGP(self._fit(study, space, X, y, with_law=False))
+                    x = propose(model, space, X_at, X_pending, rng, **search)
                     how = "qlognei (constant mean: the law's proposal repeated a trial)"
             if at_target:
-                x, size = self._size_to_train(study, trial, ConditionedGP(gp), space, x,
-                                              composite)
+                x, size = self._size_to_train(study, trial, model, space, x, composite)
                 how += f"; for size {self._target_size(space):g}, trained at {size:g}"
         study._storage.set_trial_system_attr(trial._trial_id, ACQUISITION_ATTR, how)
         params = space.decode(x)
@@ -336,7 +333,7 @@ class SimplexGPSampler(MixtureSampler):
             model = ConditionedGP(self._fit(study, space, X, y))
             if among == "evaluated":
                 i = _best_evaluated(model, hold(X, at), composite)
-                x, number = hold(X[i : i + 1], at)[0], trials[i].number
+                x, number = hold(X[i], at), trials[i].number
                 params = dict(trials[i].params)
             else:
                 rng = np.random.default_rng([self._base_seed, 0])
@@ -456,7 +453,8 @@ class SimplexGPSampler(MixtureSampler):
                                  f"size law cannot be fitted from one)")
             _refuse_scale(what, scale)
             return None
-        return self._target_size(space) if scale is None else _positive_size(what, scale)
+        return self._target_size(space) if scale is None else \
+            positive_size(scale, f"{what}: scale")
 
     @staticmethod
     def _at_size(space: EncodedSpace, size: float | None) -> dict[int, float]:
@@ -476,7 +474,11 @@ class SimplexGPSampler(MixtureSampler):
         (block,) = space.scale_blocks
         assert isinstance(block.distribution, CategoricalDistribution)
         sizes = sorted(float(c) for c in block.distribution.choices)
-        costs = [(s / sizes[0]) ** COST_EXPONENT for s in sizes]
+
+        def cost(size: float) -> float:
+            return (float(size) / sizes[0]) ** COST_EXPONENT
+
+        costs = [cost(s) for s in sizes]
         name = block.names[0]
         pinned = trial.system_attrs.get("fixed_params", {}).get(name)
         if pinned is not None:  # enqueued with its size: the proposal says that size
@@ -486,8 +488,7 @@ class SimplexGPSampler(MixtureSampler):
         # the compute so far and promised: every other trial with a size, set, stored as a
         # proposal or pinned by an enqueue (complete, failed, pruned, running and waiting
         # alike: each costs what it trains), so that workers asking at once share the cap
-        spent = [(float(s) / sizes[0]) ** COST_EXPONENT
-                 for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+        spent = [cost(s) for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
                  if t.number != trial.number
                  and (s := stored_params(t, space).get(name)) is not None]
         total, large = sum(spent), sum(c for c in spent if c > 1.0)
@@ -577,17 +578,6 @@ def _refuse_scale(what: str, scale: Any) -> None:
     if scale is not None:
         raise ValueError(f"{what}: this study has no scale parameter (scale= is for "
                          f"scale-aware studies); call it without scale")
-
-
-def _positive_size(what: str, scale: Any) -> float:
-    try:
-        size = float(scale)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: scale must be a model size in parameters, "
-                         f"not {scale!r}") from None
-    if not (math.isfinite(size) and size > 0):
-        raise ValueError(f"{what}: scale must be a positive model size, not {scale!r}")
-    return size
 
 
 def _study_mixture(space: EncodedSpace, what: str) -> Block:
