@@ -44,6 +44,8 @@ class Approach:
         needs_losses: proposals are fitted to the trials' per-domain losses.
         needs_domain_losses: ... and to one loss per training domain, each tied to its own
             domain's weight (BiMix): validation sets that are not the domains cannot be used.
+        scale_aware: it models the trial's model size (``suggest_scale``) and is given the
+            config's target size as ``target_scale``: it can choose the size to train at.
         in_compare: ``compare`` can run it; ``compare_default``: it runs without
             ``--approaches``.
         resumes_by_trial_number: its proposals follow from the trial number and the storage
@@ -60,6 +62,7 @@ class Approach:
     law: str | None = None
     needs_losses: bool = False
     needs_domain_losses: bool = False
+    scale_aware: bool = False
     in_compare: bool = True
     compare_default: bool = True
     resumes_by_trial_number: bool = True
@@ -115,7 +118,7 @@ APPROACHES: Registry[Approach] = Registry(
     [
         Approach("gp", "optuna_mix.samplers:SimplexGPSampler",
                  "Bayesian optimisation: GPs of the per-domain losses (or of the values), qLogNEI "
-                 "on the simplex"),
+                 "on the simplex", scale_aware=True),
         Approach("sobol", "optuna_mix.samplers:SobolMixtureSampler",
                  "random search: a scrambled Sobol design on the simplex, shared by the workers"),
         Approach("uniform", "optuna_mix.samplers:UniformMixtureSampler",
@@ -170,6 +173,18 @@ def objective_problem(
         f"validation sets ({', '.join(validation_sets)}) are not the domains "
         f"({', '.join(domains)}); choose dml or regmix, which model any validation set"
     )
+
+
+def scale_problem(name: str, scales: Sequence[str] | None) -> str | None:
+    """Why sampler ``name`` cannot run a study whose trials may train at ``scales`` (None when
+    it can: one scale leaves nothing to choose)."""
+    approach = APPROACHES.get(name)
+    if approach is None or approach.scale_aware or not scales or len(scales) < 2:
+        return None
+    aware = ", ".join(a.name for a in APPROACHES.values() if a.scale_aware)
+    return (f"sampler {name!r} cannot choose a trial's model size: it would treat the scales "
+            f"as unordered choices, and a larger model's lower loss would win them; use "
+            f"{aware}, or one scale")
 
 
 def sampler_option_problems(

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from optuna_mix import schema
-from optuna_mix.catalogue import APPROACHES, objective_problem, sampler_option_problems
+from optuna_mix.catalogue import (
+    APPROACHES,
+    get_approach,
+    objective_problem,
+    sampler_option_problems,
+    scale_problem,
+)
+from optuna_mix.scale import PresetScales, preset_scales
 
 TABLES = ("study", "sampler", "objective", "storage", "domains")
 DOMAIN_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -58,10 +65,23 @@ class StudyConfig:
         return schema.OBJECTIVES[self.objective].validation_sets(self.objective_options,
                                                                  self.domain_names)
 
+    @property
+    def scales(self) -> PresetScales | None:
+        """The presets trials may train at and the target, or None (one model size)."""
+        return preset_scales(self.objective_options)
+
     def options_for(self, sampler: str) -> dict[str, Any]:
         """Options of ``sampler``: its [sampler.<name>] table, over the [sampler] keys if named."""
         base = self.sampler_options if sampler == self.sampler else {}
         return {**base, **self.sampler_tables.get(sampler, {})}
+
+    def sampler_arguments(self, sampler: str) -> dict[str, Any]:
+        """What ``sampler`` is built with: its options, and the target's size where the
+        study has scales and the sampler models size (``target_scale``)."""
+        options = self.options_for(sampler)
+        if self.scales is not None and get_approach(sampler).scale_aware:
+            options["target_scale"] = self.scales.target_size
+        return options
 
     def with_sampler(self, sampler: str | None) -> StudyConfig:
         """This config with ``sampler`` selected (its own options come along)."""
@@ -124,6 +144,12 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
         sets = schema.OBJECTIVES[kind].validation_sets(objective_options, list(domains))
         if problem := objective_problem(sampler_name, sets, list(domains)):
             problems.append(f"[sampler] {problem}")
+        scales = objective_options.get("scales")
+        if problem := scale_problem(sampler_name, scales):
+            problems.append(f"[sampler] {problem}")
+        if scales and "target_scale" in sampler_options:
+            problems.append("[sampler] target_scale is set by [objective] target in a study "
+                            "with scales; drop it here")
     before = len(problems)
     storage = schema.check_table(raw.get("storage", {}), schema.STORAGE_KEYS, "[storage]", problems)
     if len(problems) == before and (problem := schema.heartbeat_problem(storage)):

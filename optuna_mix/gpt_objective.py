@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from optuna_mix.attrs import FAIL_REASON_ATTR
+from optuna_mix.scale import preset_scales
 from optuna_mix.schema import check_gpt_objective, domain_spec
 from optuna_mix.trainers import (
     PRESETS,
@@ -45,7 +46,8 @@ class GPTObjective:
     """Trains the proxy on each trial's mixture; data is prepared once per process, lazily.
 
     Every trial uses the study's ``seed`` for the model's initialisation and the batch order,
-    so that two trials differ by their mixture only.
+    so that two trials differ by their mixture only (and, with ``scales``, by the preset the
+    sampler chose, trained on tokens_per_param x its parameters).
     """
 
     def __init__(self, objective: dict, domains: dict[str, dict], *, seed: int, cache_dir: Path) -> None:
@@ -57,6 +59,9 @@ class GPTObjective:
         self.domains = [s.name for s in self.specs]
         self.seed = seed
         self.cache_dir = Path(cache_dir)
+        self.scales = preset_scales(self.options)
+        # the tokenizer is shared by every size: the smallest preset's vocabulary by default
+        self.data_preset = self.scales.presets[0] if self.scales else self.options["preset"]
 
     def prepare(self) -> MixtureData:
         """Tokenizer and token arrays: from this process's memo, the disk cache, or built."""
@@ -65,26 +70,30 @@ class GPTObjective:
             import torch
 
             torch.set_num_threads(o["threads"])
-        data_options = {k: o[k] for k in ("vocab_size", "tokenizer", "tokenizer_sample_chars", "val_tokens", "split_seed", "preset")}
+        data_options = {k: o[k] for k in ("vocab_size", "tokenizer", "tokenizer_sample_chars",
+                                          "val_tokens", "split_seed")}
+        data_options["preset"] = self.data_preset
         key = _digest([str(self.cache_dir.resolve()), [s.fingerprint() for s in self.specs], data_options])
         if key not in _PREPARED:
             _PREPARED[key] = prepare_data(
                 self.specs,
                 self.cache_dir,
                 val_tokens=o["val_tokens"],
-                vocab_size=o["vocab_size"] or PRESETS[o["preset"]]["vocab_size"],
+                vocab_size=o["vocab_size"] or PRESETS[self.data_preset]["vocab_size"],
                 tokenizer=o["tokenizer"],
                 tokenizer_sample_chars=o["tokenizer_sample_chars"],
                 split_seed=o["split_seed"],
             )
         return _PREPARED[key]
 
-    def model_config(self, data: MixtureData) -> GPTConfig:
-        """The preset with overrides; the vocabulary padded to a multiple of 64 for speed."""
+    def model_config(self, data: MixtureData, preset: str | None = None) -> GPTConfig:
+        """``preset`` (default: the config's) with overrides; the vocabulary padded to a
+        multiple of 64 for speed."""
         o = self.options
         shape = {k: o[k] for k in ("n_layer", "n_head", "n_embd", "seq_len") if o[k] is not None}
         return GPTConfig.preset(
-            o["preset"], vocab_size=-(-data.vocab_size // 64) * 64, qk_norm=o["qk_norm"], **shape
+            preset or o["preset"], vocab_size=-(-data.vocab_size // 64) * 64,
+            qk_norm=o["qk_norm"], **shape
         )
 
     def train_config(self) -> TrainConfig:
@@ -106,6 +115,7 @@ class GPTObjective:
         ``NonFiniteLossError`` (a ValueError) when training diverges, after recording the
         reason as the trial user attr ``fail_reason``.
         """
+        preset = self.scales.suggest(trial) if self.scales else None
         data = self.prepare()
 
         def on_eval(step: int, tokens: int, losses: dict[str, float]) -> None:
@@ -116,12 +126,14 @@ class GPTObjective:
 
         try:
             result: TrainResult = train(
-                self.model_config(data), data, weights, self.train_config(), on_eval=on_eval
+                self.model_config(data, preset), data, weights, self.train_config(),
+                on_eval=on_eval
             )
         except NonFiniteLossError as e:
             trial.set_user_attr(FAIL_REASON_ATTR, str(e))
             raise
         trial.set_user_attr("tokens", result.tokens)
+        trial.set_user_attr("n_params", result.n_params)
         trial.set_user_attr("seconds", result.seconds)
         trial.set_user_attr("tokens_per_second", result.tokens_per_second)
         trial.set_user_attr("epochs", result.epochs)

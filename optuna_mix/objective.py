@@ -28,7 +28,9 @@ from optuna_mix.attrs import (
 )
 from optuna_mix.criteria import apply_criterion
 from optuna_mix.mixture import suggest_mixture
+from optuna_mix.scale import TARGET_REGRET_ATTR
 from optuna_mix.schema import OBJECTIVES
+from optuna_mix.scaled_surfaces import ScaledSurface, make_scaled_surface
 from optuna_mix.surfaces import Surface, make_surface
 
 Evaluator = Callable[[optuna.Trial, dict[str, float]], dict[str, float]]
@@ -54,21 +56,38 @@ class SurfaceEvaluator:
         self.study_seed = config.seed
         self.seconds = float(options["seconds"])
         seed = options["seed"] if options["seed"] is not None else config.seed
-        self.surface: Surface = make_surface(
-            options["family"], config.domain_names, seed=seed, noise=options["noise"],
-            outputs=config.validation_sets,
-        )
+        self.scales = config.scales
+        self.surface: Surface | ScaledSurface
+        if self.scales is not None:  # family scaled: losses over mixture x model size
+            self.surface = make_scaled_surface(config.domain_names, seed=seed,
+                                               noise=options["noise"])
+        else:
+            self.surface = make_surface(
+                options["family"], config.domain_names, seed=seed, noise=options["noise"],
+                outputs=config.validation_sets,
+            )
 
     def __call__(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:
+        size = None if self.scales is None else self.scales.size_of(self.scales.suggest(trial))
         if self.seconds:
             time.sleep(self.seconds)  # a signal interrupts it, as it would interrupt training
         w = np.array([weights[d] for d in self.surface.domains])
         # the noise of a trial depends on the study's seed too: repeats over seeds differ
         rng = np.random.default_rng([self.surface.seed, self.study_seed, trial.number])
-        losses = self.surface.noisy_losses(w, rng)
-        true_value = float(self.surface.value(w, self.criterion))
+        if size is None:
+            surface: Surface = self.surface  # type: ignore[assignment]
+            losses = surface.noisy_losses(w, rng)
+            true_value = float(surface.value(w, self.criterion))
+            regret = true_value - surface.optimum(self.criterion)[1]
+        else:
+            scaled: ScaledSurface = self.surface  # type: ignore[assignment]
+            losses = scaled.noisy_losses(w, size, rng)
+            true_value = float(scaled.value(w, size, self.criterion))
+            regret = true_value - scaled.optimum(size, self.criterion)[1]
+            trial.set_user_attr(TARGET_REGRET_ATTR, scaled.regret(
+                w, self.scales.target_size, self.criterion))  # type: ignore[union-attr]
         trial.set_user_attr(TRUE_VALUE_ATTR, true_value)
-        trial.set_user_attr(REGRET_ATTR, true_value - self.surface.optimum(self.criterion)[1])
+        trial.set_user_attr(REGRET_ATTR, regret)
         return {name: float(x) for name, x in zip(self.surface.outputs, losses)}
 
 

@@ -89,7 +89,7 @@ def load_mix_study(
     if worker_seed_offset and not approach.resumes_by_trial_number:
         # Random/TPE would replay their first proposals on a resumed run with the same seed
         seed += len(study.get_trials(deepcopy=False))
-    study.sampler = approach.create(config.sampler_options, seed=seed)
+    study.sampler = approach.create(config.sampler_arguments(config.sampler), seed=seed)
     study.pruner = create_pruner(config.pruner)
     return MixStudy(study, config, storage)
 
@@ -171,7 +171,7 @@ def optimize(
 
         refresh = DashboardRefresh(
             mix.config.domain_names, mix.storage, sampler=mix.config.sampler,
-            criterion=mix.config.criterion, every=dashboard_every,
+            criterion=mix.config.criterion, every=dashboard_every, scales=mix.config.scales,
         )
         callbacks.append(refresh)
     bar = None

@@ -17,14 +17,17 @@ trial at size N costs, in units where a trial at N0 costs 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from optuna_mix.criteria import criterion_fn
 from optuna_mix.samplers import minimize_on_simplex, sobol_simplex_points
 
 SCALED_EPS = 0.02
 N0 = 25_000.0  # the reference size: the smallest CPU preset's non-embedding parameters
+_OPTIMA: dict[tuple, tuple[np.ndarray, float]] = {}  # (domains, seed, size, criterion) -> optimum
 
 
 @dataclass(frozen=True)
@@ -58,19 +61,25 @@ class ScaledSurface:
             return clean
         return clean + rng.normal(0.0, self.noise * np.sqrt(self.k), size=clean.shape)
 
-    def value(self, w: np.ndarray, size: float) -> np.ndarray | float:
-        """The noise-free mean loss at ``w`` and ``size``."""
-        return self.losses(w, size).mean(axis=-1)
+    def value(self, w: np.ndarray, size: float, criterion: str = "mean") -> np.ndarray | float:
+        """The noise-free criterion of the losses at ``w`` and ``size``."""
+        return criterion_fn(criterion)(self.losses(w, size))
 
-    def optimum(self, size: float) -> tuple[np.ndarray, float]:
-        """The best mixture at ``size`` and its mean loss (multi-start SLSQP)."""
-        candidates = sobol_simplex_points(self.k, 4096, seed=self.seed)
-        values = self.value(candidates, size)
-        starts = np.vstack([candidates[np.argsort(values)[:16]], np.full(self.k, 1.0 / self.k)])
-        return minimize_on_simplex(lambda x: float(self.value(x, size)), starts)
+    def optimum(self, size: float, criterion: str = "mean") -> tuple[np.ndarray, float]:
+        """The best mixture at ``size`` and its value (multi-start SLSQP, cached per process)."""
+        key = (self.domains, self.seed, float(size), criterion)
+        if key not in _OPTIMA:
+            candidates = sobol_simplex_points(self.k, 4096, seed=self.seed)
+            values = self.value(candidates, size, criterion)
+            starts = np.vstack([candidates[np.argsort(values)[:16]],
+                                np.full(self.k, 1.0 / self.k)])
+            _OPTIMA[key] = minimize_on_simplex(
+                lambda x: float(self.value(x, size, criterion)), starts)
+        w, v = _OPTIMA[key]
+        return w.copy(), v
 
-    def regret(self, w: np.ndarray, size: float) -> float:
-        return float(self.value(w, size)) - self.optimum(size)[1]
+    def regret(self, w: np.ndarray, size: float, criterion: str = "mean") -> float:
+        return float(self.value(w, size, criterion)) - self.optimum(size, criterion)[1]
 
     @staticmethod
     def cost(size: float) -> float:
@@ -79,8 +88,12 @@ class ScaledSurface:
         return (float(size) / N0) ** 2
 
 
-def make_scaled_surface(k: int, *, seed: int = 0, noise: float = 0.0) -> ScaledSurface:
-    """Draw a multi-scale surface over k domains ``d0 .. d{k-1}``."""
+def make_scaled_surface(
+    domains: int | Sequence[str], *, seed: int = 0, noise: float = 0.0
+) -> ScaledSurface:
+    """Draw a multi-scale surface over ``domains`` (names, or a count: ``d0 .. d{k-1}``)."""
+    names = tuple(f"d{i}" for i in range(domains)) if isinstance(domains, int) else tuple(domains)
+    k = len(names)
     if k < 2:
         raise ValueError(f"a surface needs at least 2 domains, got {k}")
     rng = np.random.default_rng([seed, k, 101])
@@ -98,4 +111,4 @@ def make_scaled_surface(k: int, *, seed: int = 0, noise: float = 0.0) -> ScaledS
         "T": T,
         "gamma": gamma,
     }
-    return ScaledSurface(tuple(f"d{i}" for i in range(k)), params, float(noise), seed)
+    return ScaledSurface(names, params, float(noise), seed)

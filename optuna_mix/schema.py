@@ -168,7 +168,13 @@ def heartbeat_problem(values: Mapping[str, Any], where: str = "[storage]") -> st
 
 
 # -- [objective] ---------------------------------------------------------------------------------
-SURFACE_FAMILIES = ("dml", "powerlaw", "relu", "interaction", "heldout")  # surfaces.FAMILIES
+SURFACE_FAMILIES = ("dml", "powerlaw", "relu", "interaction", "heldout",  # surfaces.FAMILIES
+                    "scaled")  # optuna_mix.scaled_surfaces: over mixture x model size
+SCALES_KEY = Key("scales", (list,), None, "model presets trials may train at, e.g. [\"xs\", "
+                 "\"s\", \"m\"]: each trial one, chosen by the gp sampler for the target "
+                 "(or pinned with enqueue_trial({\"scale\": N}), N the preset's parameters)")
+TARGET_KEY = Key("target", (str,), None, "the model preset the mixture is for (default: the "
+                 "largest of scales); the study need not train it")
 SURFACE_KEYS = keys(
     Key("family", (str,), "powerlaw", "the surface's shape (optuna_mix.surfaces)",
         choices=SURFACE_FAMILIES),
@@ -179,10 +185,20 @@ SURFACE_KEYS = keys(
         "workers, kills and restarts on a surface", check=_NON_NEGATIVE),
     Key("validation_sets", (list,), None, "family heldout: the names of its validation sets, "
         "which are no training domain (default heldout0, heldout1, heldout2)"),
+    dataclasses.replace(SCALES_KEY, meaning="family scaled: the presets trials may train at; "
+                        "the surface is evaluated at each preset's parameter count"),
+    TARGET_KEY,
 )
 
 
 def _surface_problem(values: Mapping[str, Any]) -> str | None:
+    if (values["family"] == "scaled") != bool(values["scales"]):
+        return ("[objective] a scaled surface needs scales, the presets trials train at"
+                if values["family"] == "scaled" else
+                f"[objective] scales are for family scaled; a {values['family']} surface has no "
+                "model size")
+    if problem := _scales_problem(values):
+        return problem
     sets = values["validation_sets"]
     if sets is not None and values["family"] != "heldout":
         return (f"[objective] validation_sets are for family heldout; a {values['family']} "
@@ -233,6 +249,8 @@ GPT_KEYS = keys(
         check=_AT_LEAST_1),
     Key("split_seed", (int,), 0, "seed of the train/validation split of the documents"),
     # budget and optimisation
+    SCALES_KEY,
+    TARGET_KEY,
     Key("tokens", (int,), None, "training tokens per trial (default: tokens_per_param x "
         "non-embedding parameters)", check=_AT_LEAST_1),
     Key("tokens_per_param", (float,), 20.0, "the Chinchilla rule when tokens is not set",
@@ -273,9 +291,26 @@ def check_gpt_objective(
     return OBJECTIVES["gpt"].check(table, domains, problems)
 
 
+def _scales_problem(values: Mapping[str, Any]) -> str | None:
+    from optuna_mix.scale import scales_problem
+
+    return scales_problem(values)
+
+
 def _model_problem(values: Mapping[str, Any]) -> str | None:
-    """Whether the preset with its overrides makes a valid model (e.g. heads divide width)."""
+    """Whether the preset with its overrides makes a valid model (e.g. heads divide width),
+    and whether ``scales`` fit the other keys."""
     from optuna_mix.trainers import GPTConfig
+
+    if problem := _scales_problem(values):
+        return problem
+    if values["scales"]:
+        if values["tokens"] is not None:
+            return ("[objective] tokens gives every model size one budget; with scales each "
+                    "preset trains tokens_per_param x its parameters (Chinchilla-like)")
+        if shape := [k for k in ("n_layer", "n_head", "n_embd") if values[k] is not None]:
+            return (f"[objective] {', '.join(shape)} would reshape every preset of scales; "
+                    "with scales the presets give the shapes")
 
     shape = {k: values[k] for k in ("n_layer", "n_head", "n_embd", "seq_len")
              if values[k] is not None}

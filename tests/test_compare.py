@@ -343,3 +343,14 @@ def test_a_finished_study_with_other_domains_is_a_user_error(config_file, tmp_pa
     result = invoke("--config", str(other), *args)
     assert result.exit_code == 2
     assert "already exists with other domains" in result.stderr
+
+
+def test_compare_refuses_a_study_of_several_sizes():
+    from optuna_mix.compare import run_compare
+
+    config = parse_config({
+        "study": {"name": "scaled", "n_trials": 4}, "sampler": {"name": "gp"},
+        "objective": {"kind": "surface", "family": "scaled", "scales": ["xs", "s"]},
+        "domains": {"a": {}, "b": {}}})
+    with pytest.raises(ValueError, match="differ by model size .* `study transfer`"):
+        run_compare(config, "sqlite:///:memory:")

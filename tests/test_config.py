@@ -15,6 +15,15 @@ SURFACE = {
 }
 
 
+SCALED = {"kind": "surface", "family": "scaled", "scales": ["xs", "s", "m"], "target": "l"}
+
+
+def _gpt(**objective):
+    """A gp study on the embedded corpus with these [objective] keys."""
+    return {**SURFACE, "sampler": {"name": "gp"}, "objective": {"kind": "gpt", **objective},
+            "domains": {"books": {"source": "synthetic"}, "web": {"source": "synthetic"}}}
+
+
 def _with(**tables):
     raw = {k: dict(v) for k, v in SURFACE.items()}
     for table, changes in tables.items():
@@ -59,6 +68,22 @@ def test_defaults_and_order():
         ({**SURFACE, "domains": {"a": {}}}, "at least 2 domains, got 1"),
         ({**SURFACE, "extra": {}}, "unknown table [extra]"),
         ({**SURFACE, "domains": {"a b": {}, "c": {}}}, "may use only letters"),
+        # model sizes: scales and target
+        (_with(objective={"family": "scaled"}), "a scaled surface needs scales"),
+        (_with(objective={"scales": ["xs", "s"]}), "scales are for family scaled; a dml surface"),
+        (_with(objective={**SCALED, "scales": ["xs", "huge"]}, sampler={"name": "gp"}),
+         "unknown model preset 'huge' in scales"),
+        (_with(objective={**SCALED, "target": "huge"}, sampler={"name": "gp"}),
+         "unknown model preset 'huge' in target"),
+        (_with(objective={**SCALED, "scales": ["m", "demo"]}, sampler={"name": "gp"}),
+         "scales 'm' and 'demo' are the same size (98,688 parameters)"),
+        (_with(objective={"family": "dml", "target": "l"}), "target is the model size the mixture "
+         "is for; it needs scales"),
+        (_with(objective=SCALED), "sampler 'sobol' cannot choose a trial's model size"),
+        (_with(objective=SCALED, sampler={"name": "gp", "target_scale": 4e5}),
+         "target_scale is set by [objective] target"),
+        (_gpt(scales=["xs", "s"], tokens=1000), "tokens gives every model size one budget"),
+        (_gpt(scales=["xs", "s"], n_embd=64), "n_embd would reshape every preset of scales"),
     ],
 )
 def test_each_mistake_has_a_clear_message(raw, message):
@@ -118,3 +143,18 @@ def test_the_storage_table_sets_the_heartbeats(storage, problem):
         with pytest.raises(ConfigError) as info:
             parse_config(raw)
         assert info.value.problems == [problem]
+
+
+def test_scales_give_the_sampler_its_target_and_one_scale_needs_no_choice():
+    config = parse_config({**SURFACE, "objective": SCALED, "sampler": {"name": "gp"}})
+    assert config.scales.presets == ("xs", "s", "m") and config.scales.target == "l"
+    assert config.scales.sizes == (24_768.0, 55_584.0, 98_688.0)
+    assert config.sampler_arguments("gp")["target_scale"] == 393_984.0
+    assert "target_scale" not in config.sampler_arguments("sobol")
+    # scales in any order; the target defaults to the largest; one scale: any sampler
+    config = parse_config({**SURFACE, "sampler": {"name": "gp"}, "objective": {
+        "kind": "surface", "family": "scaled", "scales": ["m", "xs"]}})
+    assert config.scales.presets == ("xs", "m") and config.scales.target == "m"
+    one = parse_config({**SURFACE, "objective": {"kind": "surface", "family": "scaled",
+                                                 "scales": ["l"]}})
+    assert one.sampler == "sobol" and one.scales.presets == ("l",)

@@ -241,3 +241,27 @@ def test_a_fixed_mixture_study_gets_no_model_and_says_why(tmp_path):
     report = build_report(mix.study, DOMAINS, storage=storage)
     assert report.pick is None and not report.utility
     assert "6 complete trials at 1 distinct mixtures" in " ".join(report.notes)
+
+
+def test_a_study_of_several_sizes_ranks_one_size_and_recommends_for_the_target(tmp_path):
+    from optuna_mix.scale import PRESET_ATTR
+
+    raw = {"study": {"name": "scaled", "n_trials": 12, "seed": 0},
+           "sampler": {"name": "gp", "n_startup_trials": 4},
+           "objective": {"kind": "surface", "family": "scaled", "scales": ["xs", "s"],
+                         "target": "l", "noise": 0.005},
+           "domains": {"books": {}, "web": {}, "code": {}}}
+    config = parse_config(raw)
+    mix = create_mix_study(config, open_storage(f"sqlite:///{tmp_path / 's.db'}"))
+    for _ in range(2):  # two trials pinned at s: the study trains both sizes
+        mix.study.enqueue_trial({"scale": 55_584})
+    optimize(mix, show_progress=False)
+    report = build_report(mix.study, config.domain_names, scales=config.scales)
+    at_xs = {t.number for t in mix.study.trials if t.user_attrs[PRESET_ATTR] == "xs"}
+    assert report.ranked_at == "xs" and {r.number for r in report.good} <= at_xs
+    spread = f"(xs {len(at_xs)}, s {12 - len(at_xs)})"
+    assert any(f"trained at several sizes {spread}" in note for note in report.notes)
+    assert report.pick is not None and report.pick.at == "l"
+    assert "the GP's recommendation for l:" in markdown(report)
+    unaware = build_report(mix.study, config.domain_names)  # no scales: every trial ranked
+    assert unaware.ranked_at is None and unaware.pick.at is None

@@ -76,7 +76,8 @@ def test_detect_criterion_names_the_one_that_gives_every_value():
 
 
 def test_the_config_offers_every_family():
-    assert SURFACE_FAMILIES == FAMILIES
+    # and "scaled", the family over mixture x model size (optuna_mix.scaled_surfaces)
+    assert SURFACE_FAMILIES == (*FAMILIES, "scaled")
 
 
 def test_relu_form_is_piecewise_linear_with_saturating_own_data():

@@ -20,6 +20,13 @@ from torch import nn
 PRESETS: dict[str, dict[str, int]] = {
     # Trains in seconds on a laptop CPU: the embedded demo.
     "demo": dict(n_layer=2, n_head=4, n_embd=64, seq_len=128, vocab_size=1024),
+    # Four CPU sizes for scale-aware studies offline, widths 32-128 at 2 blocks (24.8k, 55.6k,
+    # 98.7k and 394.0k non-embedding parameters): a Chinchilla-like budget scaled down (a fixed
+    # tokens_per_param) trains the smallest in seconds and the largest in minutes on one thread.
+    "xs": dict(n_layer=2, n_head=4, n_embd=32, seq_len=128, vocab_size=512),
+    "s": dict(n_layer=2, n_head=4, n_embd=48, seq_len=128, vocab_size=512),
+    "m": dict(n_layer=2, n_head=4, n_embd=64, seq_len=128, vocab_size=512),
+    "l": dict(n_layer=2, n_head=4, n_embd=128, seq_len=128, vocab_size=512),
     # The seed's proxy: 25.2M non-embedding parameters, 2048-token context.
     "25m": dict(n_layer=8, n_head=8, n_embd=512, seq_len=2048, vocab_size=32768),
     # The seed's scale-transfer check: 125.9M non-embedding parameters.
@@ -50,7 +57,7 @@ class GPTConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> GPTConfig:
-        """One of :data:`PRESETS` ("demo", "25m", "125m"), with fields overridden."""
+        """One of :data:`PRESETS` ("demo", "xs" .. "l", "25m", "125m"), with fields overridden."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})

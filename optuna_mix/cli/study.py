@@ -177,7 +177,8 @@ def _optimize_jobs(mix, pool, worker_args: list[str], *, progress: bool) -> None
 def _print_best(mix) -> None:
     from optuna_mix.report import build_report
 
-    report = build_report(mix.study, mix.config.domain_names, top=1, with_model=False)
+    report = build_report(mix.study, mix.config.domain_names, top=1, with_model=False,
+                          scales=mix.config.scales)
     best = report.best
     if best is None:
         click.echo("no complete trial yet")
@@ -239,7 +240,7 @@ def report(study_name: str, storage: str | None, top: str, max_clusters: int, fm
     rep = reporting.build_report(
         mix.study, mix.config.domain_names, storage=opened, sampler=mix.config.sampler,
         criterion=mix.config.criterion, top=_top(top), max_clusters=max_clusters,
-        against=against,
+        against=against, scales=mix.config.scales,
     )
     if fmt == "json":
         click.echo(reporting.to_json(rep))
@@ -274,3 +275,35 @@ def list_studies(storage: str | None) -> None:
     for s in summaries:
         best = f"{s.best_trial.value:.4f}" if s.best_trial is not None else "-"
         click.echo(f"{s.study_name}\t{s.n_trials} trials\tbest {best}")
+
+
+@study.command()
+@study_name_option
+@storage_option
+@click.option("--preset", required=True, metavar="LARGER",
+              help="The model preset to train the mixtures at (larger than the study's).")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, metavar="K",
+              help="The study's K best mixtures (at its smallest trained size) to transfer.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@cache_dir_option
+@progress_option
+@user_errors
+def transfer(study_name: str, storage: str | None, preset: str, top: int, fmt: str,
+             cache_dir: str, progress: bool) -> None:
+    """Train the study's top mixtures, uniform, its small-scale optimum and the GP's
+    recommendation at a larger preset (a sibling study NAME@PRESET; rerun to carry on), then
+    report their rank correlation across sizes and whether the recommendation won there."""
+    from optuna_mix.runner import load_mix_study
+    from optuna_mix.transfer import plan_transfer, print_transfer, run_transfer
+    import json
+
+    opened = open_storage(storage)
+    mix = load_mix_study(study_name, opened)
+    plan = plan_transfer(mix, preset, top)
+    with exit_on_interrupt(f"finished trainings are kept in study {plan.sibling!r}"):
+        run_transfer(plan, mix, opened, cache_dir=Path(cache_dir), show_progress=progress)
+    if fmt == "json":
+        click.echo(json.dumps(plan.to_dict(), indent=2))
+    else:
+        print_transfer(plan)

@@ -84,6 +84,10 @@ def run_compare(
     on_note: Callable[[str], None] = lambda note: None,
 ) -> CompareResult:
     """Run (or resume) the comparison and read back its table; the library entry point."""
+    if config.scales is not None and len(config.scales.presets) > 1:
+        raise ValueError("compare ranks the approaches by trial values, which differ by model "
+                         "size in a study with several scales; compare mixtures at one size with "
+                         "`study transfer`, or give the config one scale")
     names, notes = resolve_approaches(config, approaches)
     for note in notes:
         on_note(note)

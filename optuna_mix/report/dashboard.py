@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_mix.report.data import StudyReport, build_report
 from optuna_mix.report.figures import figures
 from optuna_mix.report.render import markdown
+from optuna_mix.scale import PresetScales
 
 REFRESH_EVERY = 5  # trials between refreshes during optimize (the cost: docs/benchmarks/report.md)
 # at most this share of a worker's time goes to refreshes: with millisecond trials (analytic
@@ -86,8 +87,10 @@ class DashboardRefresh:
         criterion: str = "mean",
         every: int = REFRESH_EVERY,
         max_share: float = MAX_TIME_SHARE,
+        scales: PresetScales | None = None,
     ) -> None:
         self.domains, self.storage = list(domains), storage
+        self.scales = scales
         self.sampler, self.criterion, self.every = sampler, criterion, every
         self.max_share = max_share
         self.seconds = 0.0
@@ -116,7 +119,8 @@ class DashboardRefresh:
         started = time.perf_counter()
         try:
             report = build_report(study, self.domains, storage=self.storage,
-                                  sampler=self.sampler, criterion=self.criterion)
+                                  sampler=self.sampler, criterion=self.criterion,
+                                  scales=self.scales)
             publish(study, self.storage, report)
         except Exception as e:  # the study goes on; the next refresh tries again
             optuna.logging.get_logger(__name__).warning(f"dashboard refresh skipped: {e}")

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.clusters import ClusterResult, cluster_mixtures
 from optuna_mix.report.references import Reference, find_references
+from optuna_mix.scale import PRESET_ATTR, PresetScales
 from optuna_mix.utility import DEFAULT_STEP, domain_utility, improved_over
 
 TOP_ROWS = 10  # rows of the top-mixtures table
@@ -53,6 +54,7 @@ class ModelPick:
     value: float
     std: float
     weights: dict[str, float]
+    at: str | None = None  # scale-aware studies: the preset predicted for (the target)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class StudyReport:
     utility_step: float = DEFAULT_STEP
     top_rows: int = TOP_ROWS
     model_of: str = ""  # what the report's GP modelled: "per-domain losses" or "trial values"
+    ranked_at: str | None = None  # several scales: the preset whose trials are ranked
     notes: list[str] = field(default_factory=list)  # what could not be computed, and why
 
     @property
@@ -169,6 +172,7 @@ def build_report(
     max_clusters: int = 5,
     against: Sequence[str] = (),
     with_model: bool = True,
+    scales: PresetScales | None = None,
 ) -> StudyReport:
     """The report of ``study`` over its mixture ``mix`` of ``domains``.
 
@@ -177,7 +181,10 @@ def build_report(
     ``against``: names of other studies in the same storage whose best trials are references
     (besides the ones found by themselves: a uniform trial of this study, the sibling studies
     of a ``compare`` run); ``with_model``: the GP's recommendation and the domain utility (a
-    constant-mean GP fitted for the report whatever the study's sampler, :func:`_add_model`).
+    constant-mean GP fitted for the report whatever the study's sampler, :func:`_add_model`);
+    ``scales``: a study whose trials train at several presets ranks the trials of one of them
+    (where most trained: values at other sizes are not comparable) and recommends for the
+    target.
     """
     domains = list(domains)
     if len(study.directions) != 1:
@@ -189,7 +196,10 @@ def build_report(
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
                 and MIXTURE_ATTR in t.user_attrs and math.isfinite(t.value)]
     history = [trial_row(t, domains) for t in sorted(complete, key=lambda t: t.number)]
-    ranked = sorted(history, key=lambda r: r.value if minimise else -r.value)
+    ranked_at, notes = _ranked_preset(complete, scales)
+    at = {t.number for t in complete if t.user_attrs.get(PRESET_ATTR) == ranked_at}
+    ranked = sorted((r for r in history if ranked_at is None or r.number in at),
+                    key=lambda r: r.value if minimise else -r.value)
     good = ranked[: n_good(len(ranked), top)]
 
     def count(state: TrialState) -> int:
@@ -200,7 +210,8 @@ def build_report(
         minimise=minimise, n_complete=len(complete), n_pruned=count(TrialState.PRUNED),
         n_failed=count(TrialState.FAIL), n_running=count(TrialState.RUNNING),
         history=history, good=good, clusters=None,
-        top_rows=len(good) if isinstance(top, int) else TOP_ROWS,
+        top_rows=len(good) if isinstance(top, int) else TOP_ROWS, ranked_at=ranked_at,
+        notes=notes,
     )
     if good:
         W = np.array([[r.weights[d] for d in domains] for r in good])
@@ -210,11 +221,30 @@ def build_report(
         if storage is not None:
             report.references = find_references(study, storage, domains, against)
     if with_model and good:
-        _add_model(report, study)
+        _add_model(report, study, scales)
     return report
 
 
-def _add_model(report: StudyReport, study: optuna.Study) -> None:
+def _ranked_preset(complete: Sequence[FrozenTrial],
+                   scales: PresetScales | None) -> tuple[str | None, list[str]]:
+    """The preset whose trials a scale-aware report ranks (None: one size), with a note."""
+    if scales is None or len(scales.presets) < 2:
+        return None, []
+    counts = {p: sum(t.user_attrs.get(PRESET_ATTR) == p for t in complete)
+              for p in scales.presets}
+    if not any(counts.values()):
+        return None, []
+    ranked_at = max(scales.presets, key=lambda p: counts[p])  # ties: the smallest
+    spread = ", ".join(f"{p} {n}" for p, n in counts.items() if n)
+    return ranked_at, [
+        f"trials trained at several sizes ({spread}): the top mixtures and clusters rank the "
+        f"trials at {ranked_at}, where the most trained (values at other sizes are not "
+        f"comparable); `optuna-mix study transfer --preset {scales.target}` measures them at "
+        "the target"]
+
+
+def _add_model(report: StudyReport, study: optuna.Study,
+               scales: PresetScales | None = None) -> None:
     """The GP's recommendation and the domain utility at it, for a single-objective study.
 
     The model is a constant-mean SimplexGPSampler fitted for the report, whatever sampler
@@ -222,7 +252,9 @@ def _add_model(report: StudyReport, study: optuna.Study) -> None:
     (tests/samplers/gp/test_predict.py), where the law-prior model that gp studies search with
     can be far too sure of itself (docs/gp.md), and a +- that a reader takes at its word must
     not be. Too few distinct mixtures (a fixed-mixture study) give no model: its changes would
-    be the prior's, not the data's.
+    be the prior's, not the data's. A study with several scales gets the scale-aware GP the
+    study searched with instead (its law prior is what extrapolates in size), predicting for
+    the target.
     """
     from optuna_mix.samplers import SimplexGPSampler
 
@@ -233,12 +265,15 @@ def _add_model(report: StudyReport, study: optuna.Study) -> None:
             f"trials at {len(distinct)} distinct mixtures (a GP needs {MIN_MODEL_TRIALS} trials "
             f"at {MIN_DISTINCT} or more)")
         return
-    model = SimplexGPSampler(seed=0, prior_mean="constant")
+    aware = scales is not None and report.ranked_at is not None
+    model = (SimplexGPSampler(seed=0, target_scale=scales.target_size) if aware
+             else SimplexGPSampler(seed=0, prior_mean="constant"))
     try:
-        rec = model.recommend(study)
+        rec = model.recommend(study, scale=scales.target_size if aware else None)
         weights = rec.weights
         report.pick = ModelPick(rec.trial_number, rec.value, rec.std,
-                                {d: float(weights.get(d, 0.0)) for d in report.domains})
+                                {d: float(weights.get(d, 0.0)) for d in report.domains},
+                                at=scales.target if aware else None)
         report.model_of = "per-domain losses" if report.best and report.best.losses \
             else "trial values"
         report.utility = domain_utility(model, study, report.pick.weights,

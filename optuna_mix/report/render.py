@@ -64,7 +64,15 @@ def sections(report: StudyReport) -> list[Section]:
             "run, or --against STUDY)")
     out.append(comparison)
 
-    if report.pick is not None:
+    if report.pick is not None and report.pick.at is not None:
+        p = report.pick
+        out.append(Section(f"the GP's recommendation for {p.at}", [
+            f"the GP's recommendation for {p.at}: trial #{p.trial_number}'s mixture, "
+            f"predicted {p.value:.4f} +- {p.std:.4f} at {p.at}: {_mixture(p.weights, d)}",
+            f"(the scale-aware GP of the {report.model_of}, its law prior extrapolating in "
+            f"model size; no trial trained at {p.at}, so its +- is unchecked there: `study "
+            "transfer` measures it)"]))
+    elif report.pick is not None:
         p = report.pick
         out.append(Section("the GP's recommendation", [
             f"the GP's recommendation (posterior mean, not biased by the luck of one noisy "

@@ -94,7 +94,7 @@ def test_gpt_objective_prunes_on_the_mean_intermediate_loss(domains, tmp_path):
     assert list(t.intermediate_values) == [4] and t.user_attrs["tokens"] == 4 * 128
 
 
-@pytest.mark.parametrize("name", ["demo.toml", "dolma5-25m.toml"])
+@pytest.mark.parametrize("name", ["demo.toml", "dolma5-25m.toml", "scale-demo.toml"])
 def test_shipped_gpt_studies_validate(name):
     import tomllib
     from pathlib import Path
@@ -115,3 +115,26 @@ def test_diverging_trial_fails_with_its_reason(domains, tmp_path):
     t = study.trials[0]
     assert t.state == optuna.trial.TrialState.FAIL
     assert "at step" in t.user_attrs["fail_reason"]
+
+
+def test_scales_train_each_trial_at_its_preset_on_its_own_budget(domains, tmp_path):
+    """With scales, the trial's size is a parameter (a pinned one here) and each preset trains
+    tokens_per_param x its own parameters: the larger model sees more tokens."""
+    tiny = {k: v for k, v in TINY.items() if k not in ("n_layer", "n_head", "n_embd", "tokens")}
+    objective = GPTObjective({**tiny, "scales": ["s", "xs"], "tokens_per_param": 0.5,
+                              "eval_interval": 0}, domains, seed=0, cache_dir=tmp_path / "c")
+
+    def run(trial: optuna.Trial) -> float:
+        return sum(objective.evaluate(trial, suggest_mixture(trial, objective.domains)).values())
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for size in (24_768, 55_584):
+        study.enqueue_trial({"scale": size})
+    study.optimize(run, n_trials=2)
+    xs, s = study.trials
+    assert (xs.user_attrs["preset"], s.user_attrs["preset"]) == ("xs", "s")
+    assert (xs.user_attrs["n_params"], s.user_attrs["n_params"]) == (24_768, 55_584)
+    steps_of = 4 * 32  # batch x seq_len: the budget rounds up to whole steps
+    assert xs.user_attrs["tokens"] == math.ceil(0.5 * 24_768 / steps_of) * steps_of
+    assert s.user_attrs["tokens"] == math.ceil(0.5 * 55_584 / steps_of) * steps_of
+    assert objective.prepare() is objective.prepare()  # one tokenizer and data for every size
