@@ -42,7 +42,10 @@ def test_param_count_formula_matches_module(qk_norm, bias):
 
 
 def test_presets_count_non_embedding_parameters():
-    assert set(PRESETS) == {"demo", "25m", "125m"}
+    assert set(PRESETS) == {"demo", "xs", "s", "m", "l", "25m", "125m"}
+    # the CPU sizes of scale-aware studies, each within 12% of its nominal 25k ... 400k
+    for name, nominal in [("xs", 25e3), ("s", 50e3), ("m", 100e3), ("l", 400e3)]:
+        assert GPTConfig.preset(name).n_params() == pytest.approx(nominal, rel=0.12)
     assert GPTConfig.preset("demo").n_params() < 200_000
     assert GPTConfig.preset("25m").n_params() == pytest.approx(25e6, rel=0.02)
     assert GPTConfig.preset("125m").n_params() == pytest.approx(125e6, rel=0.02)
