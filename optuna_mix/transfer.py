@@ -33,6 +33,7 @@ from optuna_mix.scale import PRESET_ATTR, SCALE_PARAM, preset_size
 TRANSFER_ATTR = "optuna_mix:transfer"  # sibling study user attr: {"source", "preset"}
 CANDIDATE_ATTR = "transfer"  # sibling trial user attr: {"labels", "source_trial", ...}
 UNIFORM, SMALL_OPTIMUM, RECOMMENDED = "uniform", "small-scale optimum", "recommendation"
+SHAPE_KEYS = ("n_layer", "n_head", "n_embd")  # [objective] overrides of a preset's shape
 
 
 @dataclass
@@ -234,6 +235,8 @@ def _sibling_study(transfer: Transfer, mix: MixStudy,
         if objective.get("tokens") is not None:  # the same tokens per parameter (Chinchilla)
             ratio = _size_of(mix.config, transfer.preset) / _size_of(mix.config, None)
             objective["tokens"] = int(round(objective["tokens"] * ratio))
+        for key in SHAPE_KEYS:  # they would reshape the larger preset into the study's model
+            objective.pop(key, None)
         objective["preset"] = transfer.preset
     raw["objective"] = objective
     raw["study"] = {**raw.get("study", {}), "name": transfer.sibling,
@@ -268,11 +271,18 @@ def _recommend(mix: MixStudy, size: float | None,
 
 
 def _size_of(config, preset: str | None) -> float:
-    """A preset's size; ``None``: the size a single-size study trains at."""
+    """A preset's size; ``None``: the size a single-size study trains at (its preset with
+    the config's shape overrides, which the sibling study drops)."""
     if config.objective == "surface" and config.scales is None:
         raise ValueError("the study's surface has no model size (family scaled has); nothing "
                          "to transfer")
-    return preset_size(preset if preset is not None else config.objective_options["preset"])
+    if preset is not None:
+        return preset_size(preset)
+    from optuna_mix.trainers import GPTConfig
+
+    o = config.objective_options
+    shape = {k: o[k] for k in SHAPE_KEYS if o.get(k) is not None}
+    return float(GPTConfig.preset(o["preset"], **shape).n_params())
 
 
 def _distinct(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:

@@ -164,9 +164,10 @@ def test_a_surface_without_sizes_cannot_be_transferred(tmp_path):
 
 
 def test_a_single_size_gpt_study_transfers_on_the_same_tokens_per_parameter(tmp_path):
-    """The seed's experiment in miniature: a study of one preset (no scales), its mixtures
-    trained at a larger preset on tokens scaled by the size ratio."""
-    objective = {"kind": "gpt", "preset": "xs", "seq_len": 32, "vocab_size": 300,
+    """The seed's experiment in miniature: a study of one preset (no scales; s reshaped to
+    xs's width, so 24,768 parameters), its mixtures trained at a larger preset, unreshaped,
+    on tokens scaled by the size ratio."""
+    objective = {"kind": "gpt", "preset": "s", "n_embd": 32, "seq_len": 32, "vocab_size": 300,
                  "val_tokens": 128, "tokens": 2048, "batch_size": 4, "lr": 3e-3,
                  "device": "cpu", "progress": False}
     raw = {"study": {"name": "tiny", "n_trials": 3, "seed": 0}, "sampler": {"name": "sobol"},
@@ -182,6 +183,7 @@ def test_a_single_size_gpt_study_transfers_on_the_same_tokens_per_parameter(tmp_
     run_transfer(plan, mix, storage, cache_dir=tmp_path / "cache", show_progress=False)
     sibling = load_mix_study("tiny@s", storage)
     assert sibling.config.objective_options["preset"] == "s"
+    assert sibling.config.objective_options["n_embd"] is None  # the override stays behind
     assert sibling.config.objective_options["tokens"] == round(2048 * 55_584 / 24_768)
     done = sibling.study.get_trials(states=(TrialState.COMPLETE,))
     assert len(done) == len(plan.candidates) >= 3
