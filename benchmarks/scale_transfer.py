@@ -1,10 +1,12 @@
 """Regret at the target size, at equal compute: four ways to choose a mixture for a model
 larger than any trial (issue 14).
 
-Every run is an in-memory Optuna study on ``make_scaled_surface(k, seed=seed, noise=sigma)``
-(optuna_mix.scaled_surfaces: per-domain power laws in the effective data whose reducible
-loss falls at its own rate with model size, and cross-domain transfer that grows or shrinks
-with size, so the best mixture moves as the model grows). Trials may train at ``--sizes``; the
+Every run is an in-memory Optuna study on ``make_scaled_surface(k, seed=seed, noise=sigma,
+family=family)`` (optuna_mix.scaled_surfaces; ``--family transfer``: per-domain power laws in
+the effective data whose reducible loss falls at its own rate with model size, and
+cross-domain transfer that grows or shrinks with size; ``--family capacity``: model, data and
+capacity-interference terms, a small model preferring few domains; in both the best mixture
+moves as the model grows). Trials may train at ``--sizes``; the
 mixture is for ``--target`` (never trained). A trial at size N costs (N / N0)^2 (parameters
 x Chinchilla-like tokens; N0 = 25k), and every way gets the same ``--budget`` of compute, in
 units of one trial at N0. The score is the true regret, at the target, of the mixture each
@@ -21,6 +23,7 @@ way ends with:
   ``recommend(study, scale=target)``.
 
     python benchmarks/scale_transfer.py --k 5 --seeds 10 --budget 48 --out out/scale
+    python benchmarks/scale_transfer.py --family capacity --k 5 --seeds 10 --out out/capacity
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ WAYS = ("small", "largest", "uniform", "aware")
 
 
 def run_one(way: str, k: int, seed: int, noise: float, sizes: list[float], target: float,
-            budget: float) -> dict:
+            budget: float, family: str = "transfer") -> dict:
     """One way on one surface: the regret at the target and the compute it spent."""
     import warnings
 
@@ -52,7 +55,7 @@ def run_one(way: str, k: int, seed: int, noise: float, sizes: list[float], targe
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore")
-    surface = make_scaled_surface(k, seed=seed, noise=noise)
+    surface = make_scaled_surface(k, seed=seed, noise=noise, family=family)
     domains = list(surface.domains)
     if way == "uniform":
         return _result(way, k, seed, noise, surface.regret(np.full(k, 1.0 / k), target), 0.0, 0)
@@ -121,6 +124,7 @@ def _table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--family", default="transfer", help="transfer or capacity")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--first-seed", type=int, default=0)
@@ -133,12 +137,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
     sizes = [float(s) for s in a.sizes.split(",")]
-    tasks = [(w, a.k, s, a.noise, sizes, a.target, a.budget)
+    tasks = [(w, a.k, s, a.noise, sizes, a.target, a.budget, a.family)
              for s in range(a.first_seed, a.first_seed + a.seeds) for w in a.ways.split(",")]
     t0 = time.time()
     with ProcessPoolExecutor(a.jobs) as pool:
         results = list(pool.map(_run, tasks))
-    print(f"# {len(tasks)} runs in {time.time() - t0:.0f} s; k = {a.k}, sigma = {a.noise}, "
+    print(f"# {len(tasks)} runs in {time.time() - t0:.0f} s; family {a.family}, k = {a.k}, "
+          f"sigma = {a.noise}, "
           f"sizes {sizes}, target {a.target:g}, budget {a.budget:g} (trials at {sizes[0]:g})")
     print(_table(results))
     if a.out:

@@ -267,6 +267,11 @@ def _recommend(mix: MixStudy, size: float | None,
     if size is None:
         notes.append("the study trains one size: its recommendation is the GP's at that size, "
                      "not a prediction for the larger one")
+    elif rec.ranked_at is not None and rec.ranked_at != size:
+        notes.append(f"the recommendation is the best mixture at {rec.ranked_at:,.0f} "
+                     "parameters, where most trials trained: the size law's move with size "
+                     "did not predict the larger trials better than one shift for every "
+                     "mixture, so the GP does not extrapolate the best mixture's move")
     return dict(rec.weights), (float(rec.value), float(rec.std))
 
 

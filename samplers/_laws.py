@@ -195,7 +195,10 @@ class DataMixingLaw(Law):
     ``free_columns``: the last columns of ``r`` that are no weights (e.g. the log model size
     of a scale-aware study: ``L_i = c_i + k_i exp(t_i . w + s_i u)``, the nested form in which
     a domain's reducible loss falls as a power of the model size); the gauge holds only on
-    the weights.
+    the weights. A loss never grows along a free column (``k_i s_i <= 0``: a larger model
+    does not fit worse): an output whose fit has it grow is refitted without that column, so
+    that noise at a few trials of a second size cannot make the law extrapolate upwards,
+    without bound, to a size far beyond them.
     """
 
     name = "dml"
@@ -232,19 +235,19 @@ class DataMixingLaw(Law):
             except (ValueError, np.linalg.LinAlgError):
                 return None
 
-    def _starts(self, R: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    def _starts(self, R: np.ndarray, y: np.ndarray, basis: np.ndarray) -> list[np.ndarray]:
         """Log-linear fits log(y - c0) = a + u.r for a few floors c0 below the data.
 
         The exponent's gauge part (u's mean) goes into k; (c, k) is then refitted linearly.
         """
         spread = float(np.ptp(y)) + 1e-3
-        RP = R @ self._P
+        RP = R @ basis
         starts = []
         A = np.column_stack([np.ones(len(y)), R])
         for delta in (0.1, 0.5, 2.0):
             c0 = float(y.min()) - delta * spread
             u, *_ = np.linalg.lstsq(A, np.log(y - c0), rcond=None)
-            z = self._P.T @ u[1:]
+            z = basis.T @ u[1:]
             G = np.exp(np.clip(RP @ z, -EXP_CLIP, EXP_CLIP))
             starts.append(np.concatenate([self._linear(G, y), z]))
         return starts
@@ -253,24 +256,37 @@ class DataMixingLaw(Law):
         n, k = R.shape
         if k - self.free_columns < 2:
             raise LawFitError(f"dml: {k - self.free_columns} weight columns; a mixture has 2+")
-        self._P = _law_basis(k, self.free_columns)
-        RP = R @ self._P
-        self.theta = np.empty((Y.shape[1], k + 1))
+        P = _law_basis(k, self.free_columns)
+        self._bases: list[np.ndarray] = []  # per output: the exponent's basis (k, <= k-1)
+        self._thetas: list[np.ndarray] = []  # per output: (c, k, z), t = z @ basis.T
         for i in range(Y.shape[1]):
-            y = Y[:, i]
-            best = None
-            for theta0 in self._starts(R, y):
-                result = self._solve(RP, y, theta0, max_nfev=400)
-                if result is not None and np.all(np.isfinite(result.x)):
-                    if best is None or result.cost < best.cost:
-                        best = result
-            if best is None:
-                raise LawFitError("dml: least squares did not converge (singular fit)")
-            self.theta[i] = best.x
-        self.c, self.kk = self.theta[:, 0], self.theta[:, 1]
-        self.t = self.theta[:, 2:] @ self._P.T  # (m, k), rows sum to 0
+            basis = P
+            theta = self._fit_output(R @ basis, R, basis, Y[:, i])
+            rising = [j for j in range(k - self.free_columns - 1, k - 1)
+                      if theta[1] * theta[2 + j] > 0]
+            if rising:  # a loss that grows with the free column: refitted without it
+                basis = np.delete(P, rising, axis=1)
+                theta = self._fit_output(R @ basis, R, basis, Y[:, i])
+            self._bases.append(basis)
+            self._thetas.append(theta)
+        self.c = np.array([th[0] for th in self._thetas])
+        self.kk = np.array([th[1] for th in self._thetas])
+        self.t = np.array([th[2:] @ b.T for th, b in zip(self._thetas, self._bases)])  # (m, k)
         if not (np.all(np.isfinite(self.t)) and np.all(np.isfinite(self.c))):
             raise LawFitError("dml: singular fit (non-finite parameters)")
+
+    def _fit_output(self, RP: np.ndarray, R: np.ndarray, basis: np.ndarray,
+                    y: np.ndarray) -> np.ndarray:
+        """(c, k, z) of one output: the best of the log-linear starts' least-squares fits."""
+        best = None
+        for theta0 in self._starts(R, y, basis):
+            result = self._solve(RP, y, theta0, max_nfev=400)
+            if result is not None and np.all(np.isfinite(result.x)):
+                if best is None or result.cost < best.cost:
+                    best = result
+        if best is None:
+            raise LawFitError("dml: least squares did not converge (singular fit)")
+        return best.x
 
     def predict(self, R: np.ndarray) -> np.ndarray:
         R = np.asarray(R, float)
@@ -279,7 +295,7 @@ class DataMixingLaw(Law):
     def _loo(self, R: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Refit without each trial (warm start); out of time: first-order for the rest."""
         n, m = Y.shape
-        RP = R @ self._P
+        RPs = [R @ b for b in self._bases]
         out = np.full((n, m), np.nan)
         deadline = time.perf_counter() + self.loo_time_budget
         refits = 0
@@ -288,16 +304,18 @@ class DataMixingLaw(Law):
                 break
             keep = np.arange(n) != j
             for i in range(m):
-                result = self._solve(RP[keep], Y[keep, i], self.theta[i], max_nfev=100)
-                theta = result.x if result is not None else self.theta[i]
+                RP, theta0 = RPs[i], self._thetas[i]
+                result = self._solve(RP[keep], Y[keep, i], theta0, max_nfev=100)
+                theta = result.x if result is not None else theta0
                 out[j, i] = theta[0] + theta[1] * np.exp(
                     np.clip(RP[j] @ theta[2:], -EXP_CLIP, EXP_CLIP)
                 )
             refits += 1
         if refits < n:  # the rest: first-order (hat matrix of the Jacobian at the fit)
             for i in range(m):
-                G = np.exp(np.clip(RP @ self.theta[i, 2:], -EXP_CLIP, EXP_CLIP))
-                J = np.column_stack([np.ones(n), G, (self.kk[i] * G)[:, None] * RP])
+                RP, theta = RPs[i], self._thetas[i]
+                G = np.exp(np.clip(RP @ theta[2:], -EXP_CLIP, EXP_CLIP))
+                J = np.column_stack([np.ones(n), G, (theta[1] * G)[:, None] * RP])
                 approx = _loo_from_hat(Y[:, i], self.fitted[:, i], _hat_diagonal(J))
                 out[refits:, i] = approx[refits:]
             self.loo_method = (

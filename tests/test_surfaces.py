@@ -130,12 +130,13 @@ def test_bad_validation_sets_are_refused(family, outputs, message):
         make_surface(family, 3, outputs=outputs)
 
 
-def test_the_scaled_surfaces_best_mixture_moves_with_the_model_size():
+@pytest.mark.parametrize("family", ["transfer", "capacity"])
+def test_the_scaled_surfaces_best_mixture_moves_with_the_model_size(family):
     from optuna_mix.scaled_surfaces import make_scaled_surface
 
     moved = []
     for seed in range(4):
-        surface = make_scaled_surface(5, seed=seed)
+        surface = make_scaled_surface(5, seed=seed, family=family)
         small, _ = surface.optimum(25e3)
         large, large_value = surface.optimum(400e3)
         assert surface.value(large, 400e3) == pytest.approx(large_value)
@@ -145,4 +146,11 @@ def test_the_scaled_surfaces_best_mixture_moves_with_the_model_size():
         w = np.random.default_rng(seed).dirichlet(np.ones(5))
         assert np.all(surface.losses(w, 400e3) < surface.losses(w, 25e3))
     assert min(moved) > 0.05  # total variation between the two optima
-    assert make_scaled_surface(5, seed=0).cost(50e3) == 4.0
+    assert make_scaled_surface(5, seed=0, family=family).cost(50e3) == 4.0
+
+
+def test_an_unknown_scaled_family_is_refused_with_the_choices():
+    from optuna_mix.scaled_surfaces import make_scaled_surface
+
+    with pytest.raises(ValueError, match="transfer, capacity"):
+        make_scaled_surface(3, family="cubic")

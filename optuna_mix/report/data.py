@@ -274,6 +274,12 @@ def _add_model(report: StudyReport, study: optuna.Study,
         report.pick = ModelPick(rec.trial_number, rec.value, rec.std,
                                 {d: float(weights.get(d, 0.0)) for d in report.domains},
                                 at=scales.target if aware else None)
+        if aware and rec.ranked_at is not None and rec.ranked_at != scales.target_size:
+            report.notes.append(
+                f"the recommendation for {scales.target} is the best mixture at "
+                f"{rec.ranked_at:,.0f} parameters, where most trials trained: the size law's "
+                "move did not predict the larger trials better than one shift for all "
+                "mixtures (docs/gp.md, scale-aware studies)")
         report.model_of = "per-domain losses" if report.best and report.best.losses \
             else "trial values"
         report.utility = domain_utility(model, study, report.pick.weights,

@@ -29,7 +29,7 @@ model only repeats a trial".
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,7 @@ class LawPrior:
     loo_rmse: float = float("inf")  # of the mean of its outputs, left-out trials refitted
     output_loo_rmse: np.ndarray | None = None  # (m,): of each output
     free_columns: tuple[int, ...] = ()
+    loo: np.ndarray | None = field(default=None, repr=False)  # (n, m): left-out predictions
 
     def residual_floor(self) -> np.ndarray:
         """The least prior std (m,) of the GP of what the law leaves: its left-out error."""
@@ -140,7 +141,38 @@ def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | Non
     errors = errors[np.isfinite(errors)]
     loo_rmse = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("inf")
     return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns, loo_rmse=loo_rmse,
-                    output_loo_rmse=np.nan_to_num(per_output, nan=0.0), free_columns=free)
+                    output_loo_rmse=np.nan_to_num(per_output, nan=0.0), free_columns=free,
+                    loo=law.loo)
+
+
+def size_law_evidenced(law: LawPrior, X: np.ndarray, Y: np.ndarray, size_column: int) -> bool:
+    """Whether the nested law's size effect, which differs by mixture, predicts the trials
+    above the smallest trained size better than one shift of the same law for all mixtures.
+
+    Only that mixture-dependent part moves the best mixture with size, and only the law
+    extrapolates it to a size no trial has; where it does not predict the larger trials
+    already trained (left-out, the errors of the outputs' mean) better than the law at the
+    smallest size shifted by the other larger trials' mean difference, its move is not
+    evidenced. Needs two larger trials at one size or more: False before.
+    """
+    if law.loo is None or size_column not in law.free_columns:
+        return False
+    u = X[:, size_column]
+    upper = np.flatnonzero(u > u.min() + 1e-12)
+    W = X[:, list(law.columns)]
+    R_small = np.column_stack([W, np.full((len(X), len(law.free_columns)), u.min())])
+    base = law.c + law.k * np.exp(np.clip(R_small @ law.t.T, -EXP_CLIP, EXP_CLIP))  # (n, m)
+    law_errors, shift_errors = [], []
+    for j in upper:
+        others = upper[(upper != j) & np.isclose(u[upper], u[j])]
+        if not len(others) or not np.all(np.isfinite(law.loo[j])):
+            continue
+        shift = (Y[others] - base[others]).mean(axis=0)
+        law_errors.append(float(np.mean(law.loo[j] - Y[j])))
+        shift_errors.append(float(np.mean(base[j] + shift - Y[j])))
+    if len(law_errors) < 2:
+        return False
+    return float(np.mean(np.square(law_errors))) < float(np.mean(np.square(shift_errors)))
 
 
 def repeats_a_trial(x: np.ndarray, X: np.ndarray) -> bool:

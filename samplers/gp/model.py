@@ -383,6 +383,8 @@ class GPFitter:
             law=law,
         )
         n_fitted = n if refit else cached.n_fitted  # type: ignore[union-attr]
+        if not refit:  # the last refit's own values: read back through the constraints they
+            hyper = cached.hyperparameters  # drift in the last digits, call after call
         with self._lock:
             self._caches[key] = FitCache(data_key, hyper, n_fitted, law)
         return model

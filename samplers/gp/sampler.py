@@ -45,7 +45,13 @@ from optuna_mix.samplers.gp.acquisition import (
     size_per_cost,
     thompson,
 )
-from optuna_mix.samplers.gp.law import hands_over, law_possible, loo_residuals
+from optuna_mix.samplers.gp.law import (
+    LawMean,
+    hands_over,
+    law_possible,
+    loo_residuals,
+    size_law_evidenced,
+)
 from optuna_mix.samplers.gp.model import (
     JUDGE_REFIT_GROWTH,
     Composite,
@@ -105,6 +111,10 @@ class Recommendation:
     std: float
     trial_number: int | None = None
     n_trials: int = field(default=0)
+    # a scale-aware study's evaluated mixtures were ranked at this size: the one asked, or
+    # the size most trials trained at where the size law's move is not evidenced (None:
+    # no scale, or among="all")
+    ranked_at: float | None = None
 
     @property
     def weights(self) -> dict[str, float]:
@@ -253,12 +263,14 @@ class SimplexGPSampler(MixtureSampler):
         rng = np.random.default_rng([self._base_seed, trial.number])
         search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,
                       mc_samples=self._mc_samples, composite=composite)
-        # a scale-aware study's mixture is chosen for the target size: the acquisition sees
-        # every trial, running one and candidate there (log-size column held at the target)
-        at_target = self._at_size(space, self._target_size(space))
-        X_at = hold(X, at_target)
         with _one_thread(), _torch_seeded(rng):
             gp = self._fit(study, space, X, y)
+            # a scale-aware study's mixture is chosen for the size aimed at (the target, once
+            # the size law can carry the model there): the acquisition sees every trial,
+            # running one and candidate at that size (the log-size column held there)
+            aim = self._aim_size(space, gp, X, y)
+            at_target = self._at_size(space, aim)
+            X_at = hold(X, at_target)
             wait_for_earlier_proposals(study, trial, space)  # fits in parallel, proposes in turn
             X_pending = hold(pending_points(study, trial, space), at_target)
             model = ConditionedGP(gp)
@@ -281,8 +293,9 @@ class SimplexGPSampler(MixtureSampler):
                     x = propose(model, space, X_at, X_pending, rng, **search)
                     how = "qlognei (constant mean: the law's proposal repeated a trial)"
             if at_target:
-                x, size = self._size_to_train(study, trial, model, space, x, composite)
-                how += f"; for size {self._target_size(space):g}, trained at {size:g}"
+                x, size = self._size_to_train(study, trial, model, space, x, composite,
+                                              n_completed=len(y))
+                how += f"; for size {aim:g}, trained at {size:g}"
         study._storage.set_trial_system_attr(trial._trial_id, ACQUISITION_ATTR, how)
         params = space.decode(x)
         store_proposal(study, trial, space, params)
@@ -330,12 +343,21 @@ class SimplexGPSampler(MixtureSampler):
             raise ValueError("recommend() needs at least one completed trial")
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         with _one_thread(), _torch_seeded(np.random.default_rng([self._base_seed, len(y)])):
-            model = ConditionedGP(self._fit(study, space, X, y))
+            gp = self._fit(study, space, X, y)
+            model = ConditionedGP(gp)
             if among == "evaluated":
-                i = _best_evaluated(model, hold(X, at), composite)
+                # ranked at the size asked where the model can extrapolate there, else at the
+                # size the trials speak for (see _aim_size); predicted at the size asked
+                aim = self._aim_size(space, gp, X, y)
+                rank_at = at if aim in (None, self._target_size(space)) or any(
+                    math.isclose(size, s) for s in _trained_sizes(space, X)
+                ) else self._at_size(space, aim)
+                i = _best_evaluated(model, hold(X, rank_at), composite)
                 x, number = hold(X[i], at), trials[i].number
                 params = dict(trials[i].params)
+                ranked_at = None if size is None else (size if rank_at is at else aim)
             else:
+                ranked_at = None
                 rng = np.random.default_rng([self._base_seed, 0])
                 x = maximise_mean(model, space, hold(X, at), rng, composite, fixed=at)
                 number = None
@@ -355,6 +377,7 @@ class SimplexGPSampler(MixtureSampler):
             std=float(std[0]),
             trial_number=number,
             n_trials=len(y),
+            ranked_at=ranked_at,
         )
 
     # -- prediction ----------------------------------------------------------------------------
@@ -456,6 +479,26 @@ class SimplexGPSampler(MixtureSampler):
         return self._target_size(space) if scale is None else \
             positive_size(scale, f"{what}: scale")
 
+    def _aim_size(self, space: EncodedSpace, gp: SingleTaskGP, X: np.ndarray,
+                  y: np.ndarray) -> float | None:
+        """The size proposals are chosen for: the target where the nested size law leads
+        the model and its mixture-dependent size effect predicts the larger trials already
+        trained (:func:`size_law_evidenced`: only the law extrapolates in size; elsewhere the
+        GP at the target reverts to its prior, and its widest uncertainty there drew
+        single-domain mixtures on the embedded corpus); else the trained size with the most
+        trials (the smaller on a tie), as the study's own way would. None for a study
+        without a scale."""
+        target = self._target_size(space)
+        if target is None:
+            return None
+        (block,) = space.scale_blocks
+        trained, counts = np.unique(X[:, block.start], return_counts=True)
+        if (len(trained) >= 2 and isinstance(gp.mean_module, LawMean) and y.ndim == 2
+                and size_law_evidenced(gp.mean_module.law, X, y, block.start)):
+            return target
+        u = float(trained[np.argmax(counts)])  # np.unique sorts: the first maximum is smaller
+        return space.nearest_size(block, u)
+
     @staticmethod
     def _at_size(space: EncodedSpace, size: float | None) -> dict[int, float]:
         """The log-size column held at ``size`` (none for a study without a scale)."""
@@ -465,12 +508,14 @@ class SimplexGPSampler(MixtureSampler):
 
     def _size_to_train(
         self, study: Study, trial: FrozenTrial, model: ConditionedGP, space: EncodedSpace,
-        x: np.ndarray, composite: Composite | None,
+        x: np.ndarray, composite: Composite | None, *, n_completed: int,
     ) -> tuple[np.ndarray, float]:
-        """The proposal ``x`` (chosen at the target) at the size its trial is to train at: the
-        one that teaches most about the target per unit of compute (cost ~ size^COST_EXPONENT:
-        parameters x Chinchilla-like tokens), among the sizes that keep the compute of
-        trials above the smallest size within LARGE_SHARE of the study's."""
+        """The proposal ``x`` (chosen at the size aimed at) at the size its trial is to train
+        at: the one that teaches most about the target per unit of compute (cost ~
+        size^COST_EXPONENT: parameters x Chinchilla-like tokens), among the sizes that keep
+        the compute of trials above the smallest size within LARGE_SHARE of the study's.
+        Once the law has trials enough, a study whose trials all trained at one size trains
+        the next at the cheapest other one: the law's size exponents need a second size."""
         (block,) = space.scale_blocks
         assert isinstance(block.distribution, CategoricalDistribution)
         sizes = sorted(float(c) for c in block.distribution.choices)
@@ -494,6 +539,13 @@ class SimplexGPSampler(MixtureSampler):
         total, large = sum(spent), sum(c for c in spent if c > 1.0)
         allowed = [i for i, c in enumerate(costs)
                    if i == 0 or (large + c) / (total + c) <= LARGE_SHARE]
+        if (len(set(spent)) == 1 and law_possible(space, n_completed + 1)
+                and len(allowed) > 1):
+            one = costs.index(spent[0])
+            i = min((i for i in allowed if i != one), key=lambda i: costs[i])
+            x = x.copy()
+            x[block.start] = space.unit_of_size(block, sizes[i])
+            return x, sizes[i]
         X_sizes = np.repeat(x[None, :], len(allowed), axis=0)
         X_sizes[:, block.start] = [space.unit_of_size(block, sizes[i]) for i in allowed]
         j = size_per_cost(model, x, X_sizes, [costs[i] for i in allowed], composite) \
@@ -566,6 +618,12 @@ def trials_since_best(trials: Sequence[FrozenTrial], direction: StudyDirection) 
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
     values = np.array([sign * float(t.value) for t in ordered])
     return int(len(values) - 1 - np.argmax(values)) if len(values) else 0
+
+
+def _trained_sizes(space: EncodedSpace, X: np.ndarray) -> list[float]:
+    """The model sizes the rows of ``X`` trained at (a scale-aware space's one block)."""
+    (block,) = space.scale_blocks
+    return [space.nearest_size(block, float(u)) for u in np.unique(X[:, block.start])]
 
 
 def _best_evaluated(model: ConditionedGP, X: np.ndarray, composite: Composite | None) -> int:

@@ -316,3 +316,28 @@ def test_the_data_mixing_law_with_a_free_log_size_column_recovers_the_nested_for
     # the gauge holds on the weights only: the size's coefficient is s itself
     np.testing.assert_allclose(law.t[:, -1], s, atol=1e-4)
     np.testing.assert_allclose(law.t[:, :k].sum(axis=1), 0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("loo_time_budget", [0.0, 5.0])  # first-order, exact refits
+def test_the_nested_law_never_has_a_loss_grow_with_model_size(loo_time_budget):
+    # output 0 falls with size, output 1 rises (noise at a few trials of a second size can
+    # say so): the rising one is refitted without the size column, so its prediction at a
+    # size far beyond the trials is its value at the trained ones, not an unbounded rise
+    from optuna_mix.samplers._laws import DataMixingLaw
+
+    rng = np.random.default_rng(1)
+    k = 3
+    W = rng.dirichlet(np.ones(k), 30)
+    u = rng.choice([0.0, 0.3], 30)
+    falls = 2.0 + 0.8 * np.exp(W @ np.array([-1.5, 0.5, 1.0]) - 0.7 * u)
+    rises = 2.5 + 0.6 * np.exp(W @ np.array([1.0, -1.0, 0.0]) + 0.9 * u)
+    R = np.column_stack([W, u])
+    law = DataMixingLaw(loo_time_budget=loo_time_budget, free_columns=1).fit(
+        R, np.column_stack([falls, rises]))
+    assert law.kk[0] * law.t[0, -1] < 0  # the falling loss keeps its fall with size
+    assert law.t[1, -1] == 0.0  # the rising one: no size term
+    far = law.predict(np.column_stack([W, np.full(30, 3.0)]))
+    here = law.predict(np.column_stack([W, np.zeros(30)]))
+    assert np.all(far[:, 0] < here[:, 0])
+    np.testing.assert_allclose(far[:, 1], here[:, 1])
+    assert np.all(np.isfinite(law.loo))  # the left-out errors of the refitted output too

@@ -5,7 +5,10 @@ study -> optimise path (or, for the values-only GP, a plain Optuna study) on a s
 surface and compares its trials' mixtures with ``proposals.json``, recorded from the code
 before the refactor of issue 10 (re-recorded on 2026-12-02 from 6a6de1d, which no longer
 reproduced the old file with the dependencies installed here; the gp case re-recorded for
-issue 13, where the law prior leads only on leave-one-out evidence). A deliberate change of a
+issue 13, where the law prior leads only on leave-one-out evidence, and again for issue 14,
+where a fit between refits keeps the last refit's hyperparameters exactly instead of their
+values read back through the constraints, which drifted in the last digits: the composite
+gp's trials 10-13 moved). A deliberate change of a
 sampler's behaviour re-records the file (``python tests/samplers/test_proposals.py``) in the
 same commit, and says why.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import pytest
 import torch
 
 from gp_helpers import FAST, surface_objective
@@ -205,3 +206,40 @@ def test_the_law_models_first_fit_starts_from_its_judges_lengthscales_and_noise(
     # every kernel and noise parameter carries over (the constant mean has no counterpart)
     carried = {n for n in with_output_scale(judge) if not n.startswith("mean_module.")}
     assert carried and carried <= law_model_names
+
+
+def _nested_prior(R, Y):
+    from optuna_mix.samplers._laws import DataMixingLaw
+    from optuna_mix.samplers.gp.law import LawPrior
+
+    k = R.shape[1] - 1
+    law = DataMixingLaw(loo_time_budget=0.0, free_columns=1).fit(R, Y)
+    return LawPrior(c=law.c, k=law.kk, t=law.t, columns=tuple(range(k)), free_columns=(k,),
+                    loo=law.loo)
+
+
+@pytest.mark.parametrize(
+    "size_effect, n_upper, evidenced",
+    [
+        ("by mixture", 6, True),   # the nested law's own form: its move with size is real
+        ("one shift", 6, False),   # every mixture shifted alike: nothing moves the optimum
+        ("by mixture", 1, False),  # one larger trial: nothing to judge it on
+    ],
+)
+def test_the_size_law_is_trusted_only_where_it_predicts_the_larger_trials(
+        size_effect, n_upper, evidenced):
+    from optuna_mix.samplers.gp.law import size_law_evidenced
+
+    rng = np.random.default_rng(3)
+    k, n_small = 3, 14
+    t = np.array([[-2.0, 1.0, 1.0], [1.5, -3.0, 1.5], [0.5, 0.5, -1.0]])
+    s = np.array([-1.5, -0.2, -0.9])  # domain 0 gains most from size
+    W = rng.dirichlet(np.ones(k), n_small + n_upper)
+    u = np.r_[np.zeros(n_small), np.full(n_upper, 0.4)]
+    if size_effect == "by mixture":
+        Y = 2.0 + 1.0 * np.exp(W @ t.T + np.outer(u, s))
+    else:
+        Y = 2.0 + 1.0 * np.exp(W @ t.T) - 0.3 * u[:, None]
+    Y = Y + rng.normal(0.0, 0.002, Y.shape)
+    R = np.column_stack([W, u])
+    assert size_law_evidenced(_nested_prior(R, Y), R, Y, size_column=k) is evidenced
