@@ -21,6 +21,7 @@ from optuna_mix.catalogue import (
     sampler_option_problems,
     scale_problem,
 )
+from optuna_mix.criteria import CriterionSpec
 from optuna_mix.scale import PresetScales, preset_scales
 
 TABLES = ("study", "sampler", "objective", "storage", "domains")
@@ -54,6 +55,9 @@ class StudyConfig:
     domains: dict[str, dict[str, Any]]
     raw: dict[str, Any] = field(repr=False)
     storage_options: dict[str, Any] = field(default_factory=dict)  # [storage], over defaults
+    # the criterion with its parameters (weights, fraction, reference mixture): what the
+    # study stores for its samplers (optuna_mix.criteria.set_criterion)
+    criterion_spec: CriterionSpec = field(default_factory=lambda: CriterionSpec("mean"))
 
     @property
     def domain_names(self) -> list[str]:
@@ -150,6 +154,20 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
         if scales and "target_scale" in sampler_options:
             problems.append("[sampler] target_scale is set by [objective] target in a study "
                             "with scales; drop it here")
+    spec = _criterion_spec(raw.get("study", {}), study, list(domains), problems)
+    if not problems and spec.name == "excess" and objective_options.get("scales"):
+        problems.append("[study] criterion excess with [objective] scales: a trial's losses "
+                        "would be measured against a reference trained at another size")
+    if not problems and spec.weights:
+        sets = schema.OBJECTIVES[kind].validation_sets(objective_options, list(domains))
+        if unknown := [n for n, _ in spec.weights if n not in sets]:
+            problems.append(f"[study] criterion_weights for {', '.join(unknown)}: not among the "
+                            f"validation sets ({', '.join(sets)})")
+        else:
+            try:
+                spec.bind(sets)
+            except ValueError as e:
+                problems.append(f"[study] {e}")
     before = len(problems)
     storage = schema.check_table(raw.get("storage", {}), schema.STORAGE_KEYS, "[storage]", problems)
     if len(problems) == before and (problem := schema.heartbeat_problem(storage)):
@@ -170,7 +188,49 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
         domains=domains,
         raw=raw,
         storage_options=storage,
+        criterion_spec=spec,
     )
+
+
+_CRITERION_KEYS = {"criterion_weights": "weighted", "criterion_fraction": "cvar",
+                   "criterion_reference": "excess"}
+
+
+def _criterion_spec(table: Any, study: dict[str, Any], domains: list[str],
+                    problems: list[str]) -> CriterionSpec:
+    """The [study] criterion with the parameters its keys give; one line per mistake."""
+    name = study["criterion"]
+    given = table if isinstance(table, dict) else {}
+    for key, owner in _CRITERION_KEYS.items():
+        if key in given and name != owner:
+            problems.append(f"[study] {key} is for criterion = \"{owner}\", not {name!r}")
+    if problems:
+        return CriterionSpec("mean")
+    reference: tuple[tuple[str, float], ...] = ()
+    if name == "excess":
+        ref = study["criterion_reference"]
+        if ref == "uniform":
+            reference = tuple((d, 1.0 / len(domains)) for d in domains)
+        elif isinstance(ref, str):
+            problems.append(f"[study] criterion_reference must be \"uniform\" or a table domain "
+                            f"-> weight, got {ref!r}")
+        else:
+            if unknown := [d for d in ref if d not in domains]:
+                problems.append(f"[study] criterion_reference names {', '.join(unknown)}: not "
+                                f"among the domains ({', '.join(domains)})")
+            elif any(v < 0 for v in ref.values()) or abs(sum(ref.values()) - 1.0) > 1e-6:
+                problems.append("[study] criterion_reference weights must be >= 0 and sum to 1, "
+                                f"got sum {sum(ref.values()):g}")
+            else:
+                reference = tuple((d, float(ref.get(d, 0.0))) for d in domains)
+    weights = tuple((str(k), float(v)) for k, v in (study["criterion_weights"] or {}).items())
+    try:
+        return CriterionSpec(name, weights=weights if name == "weighted" else (),
+                             fraction=study["criterion_fraction"] if name == "cvar" else None,
+                             reference_mixture=reference)
+    except ValueError as e:
+        problems.append(f"[study] {e}")
+        return CriterionSpec("mean")
 
 
 def _check_domains(tables: Any, problems: list[str]) -> dict[str, dict[str, Any]]:

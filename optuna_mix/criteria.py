@@ -3,12 +3,21 @@
 
 from optuna_mix.samplers.criteria import (
     CRITERIA,
+    CRITERION_ATTR,
+    PARAMETRISED,
     Criterion,
+    CriterionSpec,
     apply_criterion,
+    as_criterion,
+    criterion_key,
     criterion_fn,
+    criterion_names,
     detect_criterion,
     register_criterion,
+    set_criterion,
+    study_criterion,
 )
 
-__all__ = ["CRITERIA", "Criterion", "apply_criterion", "criterion_fn", "detect_criterion",
-           "register_criterion"]
+__all__ = ["CRITERIA", "CRITERION_ATTR", "PARAMETRISED", "Criterion", "CriterionSpec",
+           "apply_criterion", "as_criterion", "criterion_key", "criterion_fn", "criterion_names", "detect_criterion",
+           "register_criterion", "set_criterion", "study_criterion"]

@@ -26,7 +26,8 @@ from optuna_mix.attrs import (
     TRUE_VALUE_ATTR,
     WORKER_ATTR,
 )
-from optuna_mix.criteria import apply_criterion
+from optuna_mix.criteria import PARAMETRISED, Criterion, apply_criterion
+from optuna_mix.excess import REFERENCE_ATTR, record_reference, wait_for_reference
 from optuna_mix.mixture import suggest_mixture
 from optuna_mix.scale import TARGET_REGRET_ATTR
 from optuna_mix.schema import OBJECTIVES
@@ -52,7 +53,7 @@ class SurfaceEvaluator:
 
     def __init__(self, config: StudyConfig, cache_dir: Path | None = None) -> None:
         options = config.objective_options
-        self.criterion = config.criterion
+        self.criterion: str | Criterion = config.criterion
         self.study_seed = config.seed
         self.seconds = float(options["seconds"])
         seed = options["seed"] if options["seed"] is not None else config.seed
@@ -66,6 +67,14 @@ class SurfaceEvaluator:
                 options["family"], config.domain_names, seed=seed, noise=options["noise"],
                 outputs=config.validation_sets,
             )
+        spec = config.criterion_spec
+        if spec.name in PARAMETRISED:  # the truth: the criterion bound as the trials' is
+            if spec.name == "excess":  # (against the reference mixture's noise-free losses;
+                # the config refuses excess with scales, so this is a one-size surface)
+                ref = np.array([dict(spec.reference_mixture)[d] for d in self.surface.domains])
+                clean = self.surface.losses(ref)  # type: ignore[call-arg]
+                spec = spec.with_reference(dict(zip(self.surface.outputs, map(float, clean))))
+            self.criterion = spec.bind(list(self.surface.outputs))
 
     def __call__(self, trial: optuna.Trial, weights: dict[str, float]) -> dict[str, float]:
         size = None if self.scales is None else self.scales.size_of(self.scales.suggest(trial))
@@ -125,4 +134,18 @@ class MixtureObjective:
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
             raise NonFiniteLossError(reason)
         trial.set_user_attr(LOSSES_ATTR, losses)
-        return apply_criterion(self.config.criterion, losses)
+        return apply_criterion(self._criterion(trial, losses).bind(list(losses)), losses)
+
+    def _criterion(self, trial: optuna.Trial, losses: dict[str, float]):
+        """The config's criterion; the excess one with its reference's losses (this trial's
+        own where it is the reference, else waiting for them: optuna_mix.excess)."""
+        spec = self.config.criterion_spec
+        if spec.name != "excess":
+            return spec
+        if trial.user_attrs.get(REFERENCE_ATTR):
+            return record_reference(trial.study, losses)
+        try:
+            return wait_for_reference(trial.study)
+        except RuntimeError as e:
+            trial.set_user_attr(FAIL_REASON_ATTR, str(e))
+            raise

@@ -13,7 +13,7 @@ from typing import Any
 
 from optuna_mix import schema
 from optuna_mix.catalogue import APPROACHES, option_meanings
-from optuna_mix.samplers.criteria import CRITERIA
+from optuna_mix.samplers.criteria import CRITERIA, PARAMETRISED
 
 HEADER = """# Config reference
 
@@ -39,7 +39,7 @@ def _value(value: Any) -> str:
 
 def _types(key: schema.Key) -> str:
     words = {str: "string", int: "integer", float: "number", bool: "boolean",
-             list: "list of strings"}
+             list: "list of strings", dict: "table of numbers"}
     return " or ".join(words[t] for t in key.types)
 
 
@@ -90,7 +90,9 @@ def sampler_section() -> list[str]:
 def render() -> str:
     lines = [HEADER, "## [study]", "", *key_table(schema.STUDY_KEYS), "",
              "Criteria (of the per-domain losses; lower is better): "
-             + "; ".join(f"`{c.name}`, {c.summary}" for c in CRITERIA.values()) + ".", "", *sampler_section(), "", "## [objective]", "",
+             + "; ".join([f"`{c.name}`, {c.summary}" for c in CRITERIA.values()]
+                         + [f"`{n}`, {summary}" for n, summary in PARAMETRISED.items()])
+             + " ([criteria.md](criteria.md)).", "", *sampler_section(), "", "## [objective]", "",
              *key_table({"kind": schema.KIND_KEY})]
     for kind in schema.OBJECTIVES.values():
         lines += ["", f"### kind = \"{kind.name}\": {kind.summary}", "", *key_table(kind.keys)]

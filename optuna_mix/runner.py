@@ -19,6 +19,7 @@ from optuna_mix.attrs import CONFIG_ATTR, FAIL_REASON_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
 from optuna_mix.signals import Interrupted, interruptible, stop_on_signals
 from optuna_mix.catalogue import get_approach
+from optuna_mix.excess import ensure_reference
 from optuna_mix.samplers import declare_mixture
 
 _log = logging.getLogger("optuna_mix")
@@ -64,6 +65,9 @@ def create_mix_study(
     if stored is None:
         study.set_user_attr(CONFIG_ATTR, config.raw)
     declare_mixture(study, MIXTURE_ATTR, config.domain_names)
+    # the criterion with its parameters, for every worker's samplers; an excess criterion's
+    # reference mixture is the first trial (optuna_mix.excess)
+    ensure_reference(study, config.criterion_spec)
     return load_mix_study(name, storage)
 
 
@@ -151,6 +155,7 @@ def optimize(
     callbacks: list = []
     if n_trials is None and mix.config.n_trials <= before:
         return 0  # the study's budget is spent: build no objective
+    ensure_reference(study, mix.config.criterion_spec)  # retrained if it failed before
     objective: Callable[[optuna.Trial], float] = MixtureObjective(
         mix.config.with_device(device), cache_dir=cache_dir)
     if n_trials is None:

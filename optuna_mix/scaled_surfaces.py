@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optuna_mix.criteria import criterion_fn
+from optuna_mix.criteria import Criterion, as_criterion, criterion_key
 from optuna_mix.samplers import minimize_on_simplex, sobol_simplex_points
 
 SCALED_EPS = 0.02
@@ -79,13 +79,13 @@ class ScaledSurface:
             return clean
         return clean + rng.normal(0.0, self.noise * np.sqrt(self.k), size=clean.shape)
 
-    def value(self, w: np.ndarray, size: float, criterion: str = "mean") -> np.ndarray | float:
+    def value(self, w: np.ndarray, size: float, criterion: str | Criterion = "mean") -> np.ndarray | float:
         """The noise-free criterion of the losses at ``w`` and ``size``."""
-        return criterion_fn(criterion)(self.losses(w, size))
+        return as_criterion(criterion)(self.losses(w, size))
 
-    def optimum(self, size: float, criterion: str = "mean") -> tuple[np.ndarray, float]:
+    def optimum(self, size: float, criterion: str | Criterion = "mean") -> tuple[np.ndarray, float]:
         """The best mixture at ``size`` and its value (multi-start SLSQP, cached per process)."""
-        key = (self.domains, self.seed, self.family, float(size), criterion)
+        key = (self.domains, self.seed, self.family, float(size), criterion_key(criterion))
         if key not in _OPTIMA:
             candidates = sobol_simplex_points(self.k, 4096, seed=self.seed)
             values = self.value(candidates, size, criterion)
@@ -96,7 +96,7 @@ class ScaledSurface:
         w, v = _OPTIMA[key]
         return w.copy(), v
 
-    def regret(self, w: np.ndarray, size: float, criterion: str = "mean") -> float:
+    def regret(self, w: np.ndarray, size: float, criterion: str | Criterion = "mean") -> float:
         return float(self.value(w, size, criterion)) - self.optimum(size, criterion)[1]
 
     @staticmethod

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optuna_mix.criteria import CRITERIA
+from optuna_mix.criteria import criterion_names
 from optuna_mix.samplers.registry import Registry
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ Check = tuple[Callable[[Any], bool], str]  # (holds for a good value, what a bad
 Choices = Sequence[str] | Callable[[], Sequence[str]]  # a callable where the list is costly
 
 _TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list of strings"}
+               list: "a list of strings", dict: "a table of numbers"}
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,12 @@ def _has_type(value: Any, allowed: tuple[type, ...]) -> bool:
         return bool in allowed
     if isinstance(value, list):
         return list in allowed and bool(value) and all(isinstance(v, str) for v in value)
+    if isinstance(value, dict):
+        return dict in allowed and bool(value) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values())
     if isinstance(value, int) and float in allowed:
         return True
-    return any(t is not list and isinstance(value, t) for t in allowed)
+    return any(t not in (list, dict) and isinstance(value, t) for t in allowed)
 
 
 def keys(*declared: Key) -> dict[str, Key]:
@@ -140,7 +143,13 @@ STUDY_KEYS = keys(
         "trials", check=(lambda v: v >= 1, "must be at least 1")),
     Key("seed", (int,), 0, "seed of the sampler, the surface noise and the proxy's training"),
     Key("criterion", (str,), "mean", "how the per-domain losses become the trial value",
-        choices=lambda: tuple(CRITERIA)),
+        choices=criterion_names),
+    Key("criterion_weights", (dict,), None, "weighted: validation set -> weight (>= 0; 1 for "
+        "a set not named)"),
+    Key("criterion_fraction", (float,), 0.25, "cvar: the share of validation sets, the worst "
+        "first, whose mean is the value", check=(lambda v: 0 < v <= 1, "must be in (0, 1]")),
+    Key("criterion_reference", (str, dict), "uniform", "excess: the reference mixture, "
+        "trained once per study (`uniform`, or a table domain -> weight)"),
     Key("pruner", (str,), "none", "stop bad trials early on their intermediate losses",
         choices=PRUNERS),
     Key("description", (str,), "", "free text, kept with the study"),

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optuna_mix.samplers.criteria import criterion_fn
+from optuna_mix.samplers.criteria import Criterion, as_criterion, criterion_key
 from optuna_mix.samplers import minimize_on_simplex, sobol_simplex_points
 
 POWERLAW_EPS = 0.02
@@ -89,25 +89,26 @@ class Surface:
             return clean
         return clean + rng.normal(0.0, self.noise * np.sqrt(self.m), size=clean.shape)
 
-    def value(self, w: np.ndarray, criterion: str = "mean") -> np.ndarray | float:
+    def value(self, w: np.ndarray, criterion: str | Criterion = "mean") -> np.ndarray | float:
         """The noise-free criterion of the losses at ``w`` (vectorised over leading axes)."""
-        return criterion_fn(criterion)(self.losses(w))
+        return as_criterion(criterion)(self.losses(w))
 
-    def optimum(self, criterion: str = "mean") -> tuple[np.ndarray, float]:
+    def optimum(self, criterion: str | Criterion = "mean") -> tuple[np.ndarray, float]:
         """The minimiser on the simplex and its value (multi-start SLSQP, cached per process).
 
         A surface is fixed by (family, k, seed), so every study on it shares one solve.
         """
-        key = (self.family, self.domains + ("|",) + self.outputs, self.seed, criterion)
+        key = (self.family, self.domains + ("|",) + self.outputs, self.seed,
+               criterion_key(criterion))
         if key not in _OPTIMA:
             _OPTIMA[key] = self._solve(criterion)
         w, v = _OPTIMA[key]
         return w.copy(), v
 
-    def regret(self, w: np.ndarray, criterion: str = "mean") -> float:
+    def regret(self, w: np.ndarray, criterion: str | Criterion = "mean") -> float:
         return float(self.value(w, criterion)) - self.optimum(criterion)[1]
 
-    def _solve(self, criterion: str) -> tuple[np.ndarray, float]:
+    def _solve(self, criterion: str | Criterion) -> tuple[np.ndarray, float]:
         candidates = sobol_simplex_points(self.k, 4096, seed=self.seed)
         values = self.value(candidates, criterion)
         order = np.argsort(values)[:16]

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 from optuna.trial import FrozenTrial
 
-from optuna_mix.samplers.criteria import detect_criterion
+from optuna_mix.samplers.criteria import (
+    CRITERIA,
+    Criterion,
+    CriterionSpec,
+    detect_criterion,
+    reproduces,
+)
 
 
 def trial_losses(
@@ -37,15 +43,33 @@ def trial_losses(
 
 
 def per_domain_losses(
-    trials: Sequence[FrozenTrial], values: np.ndarray, attr: str | None
-) -> tuple[np.ndarray, str, list[str]] | None:
+    trials: Sequence[FrozenTrial], values: np.ndarray, attr: str | None,
+    spec: CriterionSpec | None = None,
+) -> tuple[np.ndarray, Criterion, list[str]] | None:
     """The trials' per-domain losses (n x k), the criterion whose values they give, the keys.
 
-    None unless every trial keeps the same k >= 2 finite losses under ``attr`` and one
-    criterion reproduces every trial value: a composite model is only used where it is exact.
-    The keys are in the first trial's order.
+    None unless every trial keeps the same k >= 2 finite losses under ``attr`` and the
+    criterion reproduces every trial value: the study's stored one (``spec``, bound to the
+    keys), else the registered one that does. A composite model is only used where it is
+    exact. The keys are in the first trial's order.
     """
-    if attr is None:
+    found = _losses_matrix(trials, attr)
+    if found is None:
+        return None
+    Y, keys = found
+    if spec is not None:
+        try:
+            criterion = spec.bind(keys)
+        except ValueError:
+            return None
+        return (Y, criterion, keys) if reproduces(criterion, Y, values) else None
+    name = detect_criterion(Y, values)
+    return (Y, CRITERIA[name], keys) if name is not None else None
+
+
+def _losses_matrix(trials: Sequence[FrozenTrial], attr: str | None
+                   ) -> tuple[np.ndarray, list[str]] | None:
+    if attr is None or not trials:
         return None
     first = trials[0].user_attrs.get(attr)
     if not isinstance(first, dict) or len(first) < 2:
@@ -57,19 +81,18 @@ def per_domain_losses(
         if y is None:
             return None
         rows.append(y)
-    Y = np.array(rows)
-    name = detect_criterion(Y, values)
-    return (Y, name, keys) if name is not None else None
+    return np.array(rows), keys
 
 
 def losses_problem(
-    trials: Sequence[FrozenTrial], values: np.ndarray, attr: str | None
+    trials: Sequence[FrozenTrial], values: np.ndarray, attr: str | None,
+    spec: CriterionSpec | None = None,
 ) -> str | None:
     """Why trials that keep losses under ``attr`` cannot make a composite model.
 
     None where they can, and where no trial keeps any (a values-only study: nothing to say).
     """
-    if attr is None or per_domain_losses(trials, values, attr) is not None:
+    if attr is None or per_domain_losses(trials, values, attr, spec) is not None:
         return None
     holding = [t for t in trials if isinstance(t.user_attrs.get(attr), dict)]
     if not holding:
@@ -85,5 +108,12 @@ def losses_problem(
                     f"#{trials[0].number}'s")
         if trial_losses(t, attr, keys) is None:
             return f"trial #{t.number}'s {attr!r} are not all finite numbers"
+    if spec is not None:
+        try:
+            spec.bind(keys)
+        except ValueError as e:
+            return f"the study's {spec.name} criterion: {e}"
+        return (f"the trial values are not the study's {spec.name} criterion of the {attr!r}")
     return (f"the trial values are not the mean, max or median of the {attr!r} (a criterion "
-            "the composite model cannot reproduce)")
+            "the composite model cannot reproduce; a study states its own with "
+            "optuna_mix.set_criterion)")

@@ -31,7 +31,13 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_mix.samplers.criteria import CRITERIA, detect_criterion
+from optuna_mix.samplers.criteria import (
+    CRITERIA,
+    Criterion,
+    detect_criterion,
+    reproduces,
+    study_criterion,
+)
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers.attrs import LOSSES_ATTR
 from optuna_mix.samplers._laws import LAWS, Law, LawFitError, make_law
@@ -183,8 +189,8 @@ class MixingLawSampler(MixtureSampler):
     ) -> np.ndarray:
         if n_missing := self._n_without_losses(study, mixture, outputs):
             info["trials_without_losses"] = n_missing
-        criterion = self.criterion or self._detect_criterion(Y, values)
-        crit = CRITERIA[criterion]
+        crit = self._criterion(study, Y, values, outputs)
+        criterion = crit.name
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
         law = make_law(self.law).fit(R, Y)
         domains = list(mixture.domains)
@@ -372,13 +378,27 @@ class MixingLawSampler(MixtureSampler):
                 numbers.append(t.number)
         return np.array(points).reshape(-1, mixture.k), numbers
 
-    @staticmethod
-    def _detect_criterion(Y: np.ndarray, values: np.ndarray) -> str:
+    def _criterion(self, study: Study, Y: np.ndarray, values: np.ndarray,
+                   outputs: list[str]) -> Criterion:
+        """The criterion of the values: the sampler's own, else the study's stored one, else
+        the registered one that reproduces them."""
+        if self.criterion is not None:
+            return CRITERIA[self.criterion]
+        if (spec := study_criterion(study)) is not None:
+            try:
+                crit = spec.bind(outputs)
+            except ValueError as e:
+                raise UnusableTrials(f"the study's {spec.name} criterion: {e}") from None
+            if not reproduces(crit, Y, values):
+                raise UnusableTrials(f"the trial values are not the study's {spec.name} "
+                                     "criterion of the trials' losses")
+            return crit
         if (name := detect_criterion(Y, values)) is not None:
-            return name
+            return CRITERIA[name]
         raise UnusableTrials(
             "the trial values are not the mean, max or median of the trials' losses; "
-            "pass criterion= to the sampler"
+            "pass criterion= to the sampler, or store the study's with "
+            "optuna_mix.set_criterion"
         )
 
     def reseed_rng(self) -> None:

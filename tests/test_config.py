@@ -84,6 +84,28 @@ def test_defaults_and_order():
          "target_scale is set by [objective] target"),
         (_gpt(scales=["xs", "s"], tokens=1000), "tokens gives every model size one budget"),
         (_gpt(scales=["xs", "s"], n_embd=64), "n_embd would reshape every preset of scales"),
+        # criteria and their parameters
+        (_with(study={"criterion_fraction": 0.5}), 'criterion_fraction is for criterion = "cvar"'),
+        (_with(study={"criterion_weights": {"a": 2}}), 'is for criterion = "weighted", not'),
+        (_with(study={"criterion_reference": "uniform"}), 'is for criterion = "excess"'),
+        (_with(study={"criterion": "cvar", "criterion_fraction": 0}),
+         "criterion_fraction must be in (0, 1]"),
+        (_with(study={"criterion": "weighted", "criterion_weights": {"z": 2}}),
+         "criterion_weights for z: not among the validation sets (a, b, c)"),
+        (_with(study={"criterion": "weighted", "criterion_weights": {"a": -1}}),
+         "weights must be finite and >= 0"),
+        (_with(study={"criterion": "weighted", "criterion_weights": {"a": 0, "b": 0, "c": 0}}),
+         "must not all be 0"),
+        (_with(study={"criterion": "weighted", "criterion_weights": {"a": "x"}}),
+         "criterion_weights must be a table of numbers"),
+        (_with(study={"criterion": "excess", "criterion_reference": "best"}),
+         'criterion_reference must be "uniform" or a table'),
+        (_with(study={"criterion": "excess", "criterion_reference": {"a": 0.5, "z": 0.5}}),
+         "criterion_reference names z: not among the domains"),
+        (_with(study={"criterion": "excess", "criterion_reference": {"a": 0.5, "b": 0.2}}),
+         "sum to 1, got sum 0.7"),
+        (_with(study={"criterion": "excess"}, objective=SCALED, sampler={"name": "gp"}),
+         "criterion excess with [objective] scales"),
     ],
 )
 def test_each_mistake_has_a_clear_message(raw, message):
@@ -158,3 +180,23 @@ def test_scales_give_the_sampler_its_target_and_one_scale_needs_no_choice():
     one = parse_config({**SURFACE, "objective": {"kind": "surface", "family": "scaled",
                                                  "scales": ["l"]}})
     assert one.sampler == "sobol" and one.scales.presets == ("l",)
+
+
+@pytest.mark.parametrize(
+    "study, spec",
+    [
+        ({"criterion": "mean"}, ("mean", (), None, ())),
+        ({"criterion": "weighted", "criterion_weights": {"b": 3}}, ("weighted", (("b", 3.0),),
+                                                                     None, ())),
+        ({"criterion": "cvar"}, ("cvar", (), 0.25, ())),
+        ({"criterion": "cvar", "criterion_fraction": 0.5}, ("cvar", (), 0.5, ())),
+        ({"criterion": "excess"}, ("excess", (), None, (("a", 1 / 3), ("b", 1 / 3),
+                                                        ("c", 1 / 3)))),
+        ({"criterion": "excess", "criterion_reference": {"a": 0.5, "c": 0.5}},
+         ("excess", (), None, (("a", 0.5), ("b", 0.0), ("c", 0.5)))),
+    ],
+)
+def test_the_criterion_keys_make_the_stored_criterion(study, spec):
+    got = parse_config(_with(study=study)).criterion_spec
+    assert (got.name, got.weights, got.fraction, got.reference_mixture) == spec
+    assert got.reference is None  # an excess reference is trained by the study, not given

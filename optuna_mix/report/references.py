@@ -1,6 +1,7 @@
 """The references a study's best mixture is compared with, per domain.
 
-Found by themselves: a trial of this study at the uniform mixture, and the sibling studies
+Found by themselves: a trial of this study at the uniform mixture, the excess criterion's
+reference mixture (optuna_mix.excess: the study's first trial), and the sibling studies
 of a ``study compare`` run (``<name>/<approach>/seed<s>``: the same seed's sobol, uniform,
 llama, dolma and fixed studies). Named by the user: ``--against STUDY``, any study in the
 same storage whose trials keep per-domain losses.
@@ -19,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.catalogue import APPROACHES
+from optuna_mix.excess import REFERENCE_ATTR
 
 UNIFORM_TOL = 1e-6  # a trial within this of 1/k in every weight is the uniform mixture
 SIBLING = re.compile(r"^(?P<prefix>.+)/(?P<approach>[^/]+)/seed(?P<seed>\d+)$")
@@ -121,9 +123,15 @@ def find_references(
                if isinstance(t.user_attrs.get(MIXTURE_ATTR), dict)
                and all(abs(t.user_attrs[MIXTURE_ATTR].get(d, 0.0) - 1 / k) < UNIFORM_TOL
                        for d in domains)]
-    searched = [t for t in _complete(study) if t not in uniform]
+    excess_reference = [t for t in _complete(study)
+                        if t.user_attrs.get(REFERENCE_ATTR) and t not in uniform]
+    searched = [t for t in _complete(study) if t not in uniform and t not in excess_reference]
     if uniform and searched:  # a study of uniform trials alone has nothing to compare
         if (ref := _mean_reference("uniform", "this study", uniform, domains)) is not None:
+            found.append(ref)
+    if excess_reference and searched:
+        if (ref := _mean_reference("reference mixture", "this study",
+                                   excess_reference, domains)) is not None:
             found.append(ref)
 
     names = set(optuna.get_all_study_names(storage))

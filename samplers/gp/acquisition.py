@@ -279,7 +279,7 @@ def size_per_cost(
     if composite is None:
         transform, noise = None, float(model.noise_variance()[0])
     else:
-        mean = Composite("mean", composite.sign, composite.n_outputs)
+        mean = Composite.mean(composite.sign, composite.n_outputs)
         transform = mean.posterior_transform()
         noise = float((model.noise_variance() / composite.n_outputs**2).sum())
     with torch.no_grad(), warnings.catch_warnings():

@@ -39,7 +39,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.samplers._losses import per_domain_losses
-from optuna_mix.samplers.criteria import CRITERIA
+from optuna_mix.samplers.criteria import CRITERIA, Criterion, study_criterion
 from optuna_mix.samplers.gp.law import (
     LawMean,
     LawPrior,
@@ -72,20 +72,36 @@ JUDGE_REFIT_GROWTH = 0.5
 class Composite:
     """The maximised objective of a per-domain-loss model: ``sign * criterion(losses)``."""
 
-    criterion: str  # a key of optuna_mix.samplers.criteria.CRITERIA
+    criterion: Criterion  # bound to the outputs' order (optuna_mix.samplers.criteria)
     sign: float  # +1 to maximise the criterion, -1 to minimise it
     n_outputs: int
 
+    def __post_init__(self) -> None:
+        if isinstance(self.criterion, str):  # a registered criterion by name
+            object.__setattr__(self, "criterion", CRITERIA.lookup(self.criterion))
+
+    @classmethod
+    def mean(cls, sign: float, n_outputs: int) -> Composite:
+        return cls(CRITERIA["mean"], sign, n_outputs)
+
+    @property
+    def linear(self) -> bool:
+        """Whether the criterion is a weighted sum of the outputs (the mean, weighted)."""
+        return self.criterion.name == "mean" or self.criterion.linear is not None
+
     def mc_objective(self) -> MCAcquisitionObjective:
-        fn, sign = CRITERIA[self.criterion].torch, self.sign
+        fn, sign = self.criterion.torch, self.sign
         return GenericMCObjective(lambda samples, X=None: sign * fn(samples))
 
     def posterior_transform(self) -> PosteriorTransform | None:
-        """The exact (linear) transform where there is one: the mean criterion."""
-        if self.criterion != "mean":
+        """The exact (linear) transform where there is one: the mean and weighted criteria."""
+        if self.criterion.name == "mean":
+            weights = torch.full((self.n_outputs,), 1.0 / self.n_outputs, dtype=DTYPE)
+        elif self.criterion.linear is not None:
+            weights = torch.tensor(self.criterion.linear, dtype=DTYPE)
+        else:
             return None
-        weights = torch.full((self.n_outputs,), self.sign / self.n_outputs, dtype=DTYPE)
-        return ScalarizedPosteriorTransform(weights)
+        return ScalarizedPosteriorTransform(self.sign * weights)
 
 
 def clean_targets(y: np.ndarray) -> np.ndarray:
@@ -245,7 +261,8 @@ def training_data(
     X = np.array([space.encode(t.params) for t in trials])
     sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
     values = np.array([float(t.value) for t in trials])
-    found = per_domain_losses(trials, values, losses_attr)
+    spec = study_criterion(study)
+    found = per_domain_losses(trials, values, losses_attr, spec)
     if found is not None:
         losses, criterion, keys = found
         blocks = space.mixture_blocks
@@ -253,6 +270,8 @@ def training_data(
         if mixture is not None and set(keys) == set(mixture.domains):
             order = [keys.index(d) for d in mixture.domains]
             losses = losses[:, order]  # output i: the mixture's domain i (for the law)
+            if spec is not None:  # a bound criterion follows its outputs
+                criterion = spec.bind(list(mixture.domains))
         return X, losses, trials, Composite(criterion, sign, losses.shape[1])
     return X, sign * values, trials, None
 

@@ -1,0 +1,79 @@
+"""The excess criterion's reference: a mixture trained once per study, as one of its trials.
+
+DoReMi's excess loss, ``max_i (L_i - R_i)``, measures each trial against a reference
+mixture's own per-domain losses R (uniform by default). The reference is the study's first
+trial, enqueued when the study is created (and again by ``optimize`` if it failed before it
+finished): it trains like any trial, its value is 0 by the definition, and as it finishes
+its losses go into the study's stored criterion (:func:`optuna_mix.criteria.set_criterion`),
+where every worker's objective and sampler read them. A trial that finishes training before
+the reference waits for it; if the reference fails meanwhile, the trial fails with the reason
+and the next ``optimize`` trains the reference first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import optuna
+from optuna.trial import TrialState
+
+from optuna_mix.attrs import MIXTURE_ATTR
+from optuna_mix.criteria import CriterionSpec, set_criterion, study_criterion
+
+REFERENCE_ATTR = "optuna_mix:reference"  # trial user attr: True on the reference's trials
+POLL_SECONDS = 2.0  # how often a finished trial looks for the reference's losses
+
+
+class ReferenceFailed(RuntimeError):
+    """The reference mixture's trial failed before this trial could be valued."""
+
+
+def reference_trials(study: optuna.Study, states: tuple[TrialState, ...] | None = None
+                     ) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=states)
+            if t.user_attrs.get(REFERENCE_ATTR)]
+
+
+def ensure_reference(study: optuna.Study, spec: CriterionSpec) -> bool:
+    """Store ``spec`` if the study has no criterion yet, and enqueue the reference mixture's
+    trial where the criterion needs one and none is trained, waiting or running. Returns
+    whether it enqueued one."""
+    if study_criterion(study) is None:
+        set_criterion(study, spec)
+    stored = study_criterion(study)
+    if stored is None or not stored.needs_reference:
+        return False
+    if reference_trials(study, (TrialState.WAITING, TrialState.RUNNING)):
+        return False
+    params = {f"{MIXTURE_ATTR}.{d}": w for d, w in stored.reference_mixture}
+    study.enqueue_trial(params, user_attrs={REFERENCE_ATTR: True})
+    return True
+
+
+def record_reference(study: optuna.Study, losses: Mapping[str, float]) -> CriterionSpec:
+    """The reference's trial trained: its losses become the study's criterion's reference."""
+    stored = study_criterion(study)
+    assert stored is not None and stored.name == "excess"
+    spec = stored.with_reference(losses)
+    set_criterion(study, spec)
+    return spec
+
+
+def wait_for_reference(study: optuna.Study, *, poll: float = POLL_SECONDS) -> CriterionSpec:
+    """The study's criterion with its reference's losses, waiting while the reference trains
+    in another worker; :class:`ReferenceFailed` if no reference trial is left to finish."""
+    while True:
+        spec = study_criterion(study)
+        if spec is None:
+            raise ReferenceFailed("the study stores no criterion (it was not created by "
+                                  "optuna-mix study create)")
+        if not spec.needs_reference:
+            return spec
+        if not reference_trials(study, (TrialState.WAITING, TrialState.RUNNING)):
+            failed = reference_trials(study, (TrialState.FAIL,))
+            which = f" (trial #{failed[-1].number} failed)" if failed else ""
+            raise ReferenceFailed(f"the excess criterion's reference mixture is not trained"
+                                  f"{which}: rerun `optuna-mix study optimize`, which trains "
+                                  "it first")
+        time.sleep(poll)
