@@ -92,6 +92,11 @@ COST_EXPONENT = 2.0
 # mixtures; a quarter left too few trials above the smallest size to fit the size law
 # (docs/benchmarks/scale-transfer.md; provisional: one family, 10 seeds)
 LARGE_SHARE = 0.5
+# trials at the cheapest size above the smallest, once the law can be fitted: the fewest on
+# which its size effect is judged against one shift for all mixtures (size_law_evidenced
+# leaves each out and needs two more at its size); with one, the judge never ran and the
+# sampler stayed at the smallest size (docs/benchmarks/scale-transfer.md)
+MIN_LARGER_TRIALS = 3
 # the trial system attr that says which acquisition proposed the trial's point
 ACQUISITION_ATTR = "optuna_mix:gp:acquisition"
 
@@ -514,8 +519,9 @@ class SimplexGPSampler(MixtureSampler):
         at: the one that teaches most about the target per unit of compute (cost ~
         size^COST_EXPONENT: parameters x Chinchilla-like tokens), among the sizes that keep
         the compute of trials above the smallest size within LARGE_SHARE of the study's.
-        Once the law has trials enough, a study whose trials all trained at one size trains
-        the next at the cheapest other one: the law's size exponents need a second size."""
+        Once the law has trials enough, the next trials train at the cheapest larger size
+        until MIN_LARGER_TRIALS are there: the law's size effect is fitted and judged on
+        them (:func:`size_law_evidenced`)."""
         (block,) = space.scale_blocks
         assert isinstance(block.distribution, CategoricalDistribution)
         sizes = sorted(float(c) for c in block.distribution.choices)
@@ -539,13 +545,12 @@ class SimplexGPSampler(MixtureSampler):
         total, large = sum(spent), sum(c for c in spent if c > 1.0)
         allowed = [i for i, c in enumerate(costs)
                    if i == 0 or (large + c) / (total + c) <= LARGE_SHARE]
-        if (len(set(spent)) == 1 and law_possible(space, n_completed + 1)
-                and len(allowed) > 1):
-            one = costs.index(spent[0])
-            i = min((i for i in allowed if i != one), key=lambda i: costs[i])
+        larger = sum(c > 1.0 for c in spent)
+        if larger < MIN_LARGER_TRIALS and law_possible(space, n_completed + 1) and len(allowed) > 1:
+            # the law's size effect is judged on trials above the smallest size: buy them
             x = x.copy()
-            x[block.start] = space.unit_of_size(block, sizes[i])
-            return x, sizes[i]
+            x[block.start] = space.unit_of_size(block, sizes[allowed[1]])
+            return x, sizes[allowed[1]]
         X_sizes = np.repeat(x[None, :], len(allowed), axis=0)
         X_sizes[:, block.start] = [space.unit_of_size(block, sizes[i]) for i in allowed]
         j = size_per_cost(model, x, X_sizes, [costs[i] for i in allowed], composite) \

@@ -7,7 +7,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import create_trial
 
-from optuna_mix.samplers._losses import per_domain_losses, trial_losses
+from optuna_mix.samplers._losses import losses_problem, per_domain_losses, trial_losses
 
 
 def _trial(losses, value=0.0):
@@ -40,9 +40,26 @@ def test_per_domain_losses_detect_the_criterion_of_the_values():
     rows = [{"a": 1.0, "b": 3.0}, {"b": 5.0, "a": 2.0}]
     for criterion, values in (("mean", [2.0, 3.5]), ("max", [3.0, 5.0])):
         trials = [_trial(r, v) for r, v in zip(rows, values)]
-        Y, name, keys = per_domain_losses(trials, np.array(values), "losses")
-        assert name == criterion and keys == ["a", "b"]
+        Y, found, keys = per_domain_losses(trials, np.array(values), "losses")
+        assert found.name == criterion and keys == ["a", "b"]
         np.testing.assert_array_equal(Y, [[1.0, 3.0], [2.0, 5.0]])
+
+
+def test_per_domain_losses_use_the_study_s_stored_criterion_over_detection():
+    from optuna_mix.samplers.criteria import CriterionSpec
+
+    rows = [{"a": 1.0, "b": 3.0}, {"b": 5.0, "a": 2.0}]
+    weighted = CriterionSpec("weighted", weights=(("b", 3.0),))  # (a + 3 b) / 4
+    values = [2.5, 4.25]
+    trials = [_trial(r, v) for r, v in zip(rows, values)]
+    assert per_domain_losses(trials, np.array(values), "losses") is None  # no registered one
+    _, found, _ = per_domain_losses(trials, np.array(values), "losses", weighted)
+    assert found.name == "weighted" and found.linear == pytest.approx((0.25, 0.75))
+    # a stored criterion that does not give the values: no composite model, and why
+    mean_values = np.array([2.0, 3.5])
+    assert per_domain_losses(trials, mean_values, "losses", weighted) is None
+    assert "not the study's weighted criterion" in losses_problem(
+        [_trial(r, v) for r, v in zip(rows, mean_values)], mean_values, "losses", weighted)
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ def test_per_domain_losses_give_a_composite_model_of_the_criterion(criterion):
     study = optuna.create_study(sampler=gp)
     study.optimize(surface_objective(surface, keep_losses=True, criterion=criterion), n_trials=8)
     X, Y, _, composite = training_data(study, _space(gp, study), "losses")
-    assert composite is not None and composite.criterion == criterion and composite.sign == -1.0
+    assert composite is not None and composite.criterion.name == criterion and composite.sign == -1.0
     assert Y.shape == (8, 4)
     rec = gp.recommend(study)
     # the predicted criterion at the recommended mixture is close to its true value

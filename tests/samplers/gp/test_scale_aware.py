@@ -49,16 +49,20 @@ def test_start_up_trains_small_and_proposals_say_the_target_and_the_size(scale_s
     assert len(proposed) >= 8
     for t, h in proposed:
         # aimed at the smallest size while every trial before trained there (the GP cannot
-        # extrapolate in size from one), at the target once the law has two sizes
+        # extrapolate in size from one), at the target only once the law has two sizes and
+        # its size effect predicts the larger trials (size_law_evidenced)
         one_size = len({p.params["scale"] for p in study.trials[: t.number]}) == 1
-        aim = SIZES[0] if one_size else TARGET
-        assert f"for size {aim:g}, trained at {t.params['scale']:g}" in h
+        aims = [SIZES[0]] if one_size else [SIZES[0], TARGET]
+        assert any(f"for size {aim:g}, trained at {t.params['scale']:g}" in h for aim in aims)
         assert t.params["scale"] in SIZES
         assert is_simplex([t.params[f"mix.{d}"] for d in ("d0", "d1", "d2")])
     # the law (k + 5 = 8 trials for k = 3) needs a second size: the trial it becomes
-    # possible at trains at the cheapest other size
+    # possible at trains at the cheapest other size, as do the next while the compute cap
+    # allows, until MIN_LARGER_TRIALS are there
     assert [t.params["scale"] for t in study.trials[:8]] == [SIZES[0]] * 7 + [SIZES[1]]
-    assert any(f"for size {TARGET:g}" in h for _, h in proposed)
+    larger = [t.number for t in study.trials if t.params["scale"] > SIZES[0]]
+    assert len(larger) >= 2
+    assert any(f"for size {TARGET:g}" in h for _, h in proposed)  # evidenced on this surface
 
 
 def test_a_pinned_size_is_trained_at_and_said(scale_study):
@@ -173,3 +177,22 @@ def test_a_running_trials_pinned_size_counts_against_the_compute_cap(monkeypatch
     asked = study.ask()
     suggest_mixture(asked, list(surface.domains))
     assert suggest_scale(asked, SIZES) == SIZES[0]
+
+
+def test_without_evidence_for_the_size_law_the_target_gets_the_best_mixture_where_most_trained():
+    # every trial pinned at the smallest size but one: the law's size effect cannot be
+    # judged, so the recommendation for the target is the mixture ranked best at 25k (the
+    # study's own way), predicted at the target, and it says where it was ranked
+    surface = make_scaled_surface(3, seed=1, noise=0.005)
+    gp = SimplexGPSampler(seed=0, target_scale=TARGET, **FAST)
+    study = optuna.create_study(sampler=gp)
+    for i in range(12):
+        study.enqueue_trial({"scale": SIZES[1] if i == 9 else SIZES[0]})
+    study.optimize(_objective(surface, np.random.default_rng(2)), n_trials=12)
+    at_target = gp.recommend(study)
+    at_small = gp.recommend(study, scale=SIZES[0])
+    assert at_target.ranked_at == SIZES[0] and at_small.ranked_at == SIZES[0]
+    assert at_target.trial_number == at_small.trial_number
+    assert at_target.params["scale"] == TARGET and at_target.value < at_small.value
+    how = [t.system_attrs.get(sampler_module.ACQUISITION_ATTR) or "" for t in study.trials]
+    assert not any(f"for size {TARGET:g}" in h for h in how)
