@@ -354,3 +354,68 @@ def test_compare_refuses_a_study_of_several_sizes():
         "domains": {"a": {}, "b": {}}})
     with pytest.raises(ValueError, match="differ by model size .* `study transfer`"):
         run_compare(config, "sqlite:///:memory:")
+
+
+@pytest.mark.parametrize(
+    "diffs, beyond, needed",
+    [
+        ([0.05, 0.06, 0.04, 0.055], True, 3),       # the same sign at every seed, small spread
+        ([0.02, 0.0, 0.03, -0.01], False, 16),      # a real difference: more seeds needed
+        ([0.05, -0.05, 0.06, -0.04], False, 520),   # mean 0.005 in a spread of 0.058
+        ([0.01, 0.01, 0.01], True, 2),              # no spread at all
+        ([0.0, 0.0], False, None),                  # no difference: no number of seeds
+    ],
+)
+def test_paired_differences_give_the_interval_and_the_seeds_a_difference_needs(
+        diffs, beyond, needed):
+    from scipy import stats
+
+    p = cmp.paired_difference(diffs)
+    d = np.array(diffs)
+    assert p.n == len(d) and p.mean == pytest.approx(d.mean())
+    assert p.se == pytest.approx(d.std(ddof=1) / math.sqrt(len(d)))
+    t = stats.t.ppf(0.975, len(d) - 1)
+    assert (p.low, p.high) == pytest.approx((d.mean() - t * p.se, d.mean() + t * p.se))
+    assert p.beyond_noise is beyond
+    assert p.seeds_needed == needed
+    if needed is not None and needed > 2:  # the fewest m whose t interval excludes 0
+        def half_width(m):
+            return stats.t.ppf(0.975, m - 1) * d.std(ddof=1) / math.sqrt(m)
+        assert half_width(needed) < abs(d.mean()) <= half_width(needed - 1)
+    assert cmp.paired_difference([0.05]) is None  # one seed: nothing to pair
+
+
+def test_the_verdict_pairs_by_seed_where_the_spread_between_seeds_hides_a_real_difference(
+        config_file):
+    # the real-text finding: uniform behind Sobol under every seed (+0.055 +- 0.012)
+    # while sigma = 0.061 between seeds: unpaired, "beyond noise" said no on every row
+    config = parse_config(_raw(config_file))
+    seeds = [0, 1, 2, 3]
+    sobol_best = np.array([5.00, 5.10, 4.95, 5.12])
+    uniform_best = sobol_best + np.array([0.050, 0.070, 0.045, 0.055])
+
+    def result(name, bests, curve_len=4):
+        return cmp.ApproachResult(
+            name, seeds, [np.full(curve_len, b) for b in bests], bests, None,
+            {d: 0.2 for d in config.domain_names}, [curve_len] * 4,
+            best_by_seed=dict(zip(seeds, map(float, bests))))
+
+    res = cmp.CompareResult(config, [result("sobol", sobol_best),
+                                     result("uniform", uniform_best)],
+                            noise=0.061, noise_how="test", n_trials=4, seeds=seeds,
+                            reeval_noise=0.0)
+    uniform = res.get("uniform")
+    paired = res.paired_to_sobol(uniform)
+    assert paired.mean == pytest.approx(0.055) and paired.low > 0
+    assert res.beyond_noise(uniform) is True
+    header, rows = cmp.table_rows(res)
+    row = dict(zip(header, next(r for r in rows if r[0] == "uniform")))
+    assert row["beyond noise"] == "yes" and row["seeds for it"] == "3"
+    assert row["vs sobol (paired: mean ± se [95% CI])"].startswith("+0.0550 ± 0.0054 [")
+    # trials to best: against the best at the same seed, within 2 x the re-evaluation noise
+    assert res.trials_to_best(res.get("sobol")) == (1.0, 4)
+    assert res.trials_to_best(uniform) == (None, 0)
+    from optuna_mix.compare.render import summary_lines
+
+    text = "\n".join(summary_lines(res))
+    assert "re-evaluation noise of one mixture within a study: 0.0000" in text

@@ -8,13 +8,16 @@ rerunning the comparison carries on where it stopped (finished trials are reused
 The table, per approach, over the seeds:
 
 - best: the best trial value found (lowest criterion), mean +- std over seeds;
-- vs sobol: its difference to Sobol's mean best (random search on the simplex, the seed's
-  reference), and whether that difference is beyond the noise, i.e. larger than twice the
-  measured run-to-run noise sigma;
+- vs sobol: its best minus Sobol's (random search on the simplex, the seed's reference),
+  paired by seed, since every approach at one seed shares that seed's initialisation and
+  noise: mean +- standard error and the 95% t interval over the seeds; beyond noise: that
+  interval excludes 0 (with one seed, the difference exceeds twice the run-to-run sigma);
+  seeds for it: how many seeds a difference of that size and spread needs for its interval
+  to exclude 0;
 - regret (analytic surfaces only): true, noise-free regret of the best trial's mixture;
 - trials to best: how many trials the approach needed before its best-so-far came within
-  2 sigma of the overall best (the lowest mean best of any approach), averaged over the seeds
-  that got there (the count of those seeds is shown when not all did);
+  2 x the re-evaluation noise of the best value any approach reached at the same seed,
+  averaged over the seeds that got there (the count of those seeds is shown when not all did);
 - best mixture: the mixture of the approach's best trial over all seeds.
 
 The noise sigma is measured by repeated evaluations: every trial of a fixed-mixture approach
@@ -22,8 +25,9 @@ The noise sigma is measured by repeated evaluations: every trial of a fixed-mixt
 run-to-run noise of one evaluation: the variance within each seed's study (a noisy objective)
 plus the variance of the study means over seeds (an objective that is deterministic given its
 seed, like the GPT proxy, which seeds initialisation and batch order from the study's seed),
-averaged over the fixed-mixture approaches run. Without a fixed-mixture approach the noise is not measured and the
-"beyond noise" and "trials to best" columns say so.
+averaged over the fixed-mixture approaches run. The first part alone, the re-evaluation noise
+of one mixture within a study, is reported apart: pairing by seed removes the second. Without
+a fixed-mixture approach the noise is not measured and the "trials to best" column says so.
 
 | module       | its job                                                                   |
 |--------------|---------------------------------------------------------------------------|
@@ -65,6 +69,8 @@ from optuna_mix.compare.stats import (
     CompareResult,
     collect,
     evaluation_variance,
+    paired_difference,
+    within_study_variance,
 )
 from optuna_mix.config import StudyConfig
 from optuna_mix.storage import open_storage
@@ -104,7 +110,7 @@ def run_compare(
 __all__ = [
     "GRAPH_ID", "NOISE_FACTOR", "ApproachResult", "CompareResult", "Plan", "approach_config",
     "best_so_far_figure", "budget_of", "collect", "compare_approaches", "default_approaches",
-    "evaluation_variance", "make_plans", "markdown", "print_table", "publish_to_dashboard",
+    "evaluation_variance", "paired_difference", "within_study_variance", "make_plans", "markdown", "print_table", "publish_to_dashboard",
     "resolve_approaches", "run_compare", "run_studies", "save_outputs", "study_name",
     "table_rows", "unavailable_reason",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from optuna_mix.compare.plan import budget_of, study_name
-from optuna_mix.compare.stats import NOISE_FACTOR, CompareResult
+from optuna_mix.compare.stats import LEVEL, MAX_SEEDS, NOISE_FACTOR, CompareResult
 
 GRAPH_ID = "compare-best-so-far"
 
@@ -24,7 +24,8 @@ def _fmt(x: float | None, digits: int = 4, sign: bool = False) -> str:
 def table_rows(result: CompareResult) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the table (shared by the terminal and Markdown renderings)."""
     surfaces = any(a.regrets is not None for a in result.approaches)
-    header = ["approach", "best (mean ± std)", "vs sobol", "beyond noise"]
+    header = ["approach", "best (mean ± std)", "vs sobol (paired: mean ± se [95% CI])",
+              "beyond noise", "seeds for it"]
     if surfaces:
         header.append("true regret")
     header += ["trials to best", "best mixture (" + " / ".join(result.config.domain_names) + ")"]
@@ -36,11 +37,23 @@ def table_rows(result: CompareResult) -> tuple[list[str], list[list[str]]]:
             to_best = "-" if result.noise is None else "never"
         else:
             to_best = f"{hits_mean:.0f}" + ("" if hits == len(a.curves) else f" ({hits}/{len(a.curves)} seeds)")
+        paired = result.paired_to_sobol(a)
+        if a.approach == "sobol":
+            versus, needed = "-", "-"
+        elif paired is None:  # one seed: no pairs to take the spread of
+            versus, needed = _fmt(result.delta_to_sobol(a), sign=True), "-"
+        else:
+            versus = (f"{paired.mean:+.4f} ± {paired.se:.4f} "
+                      f"[{paired.low:+.4f}, {paired.high:+.4f}]")
+            needed = ("-" if paired.mean == 0 else
+                      f"{paired.seeds_needed}" if paired.seeds_needed is not None
+                      else f"> {MAX_SEEDS:,}")
         row = [
             a.approach,
             f"{a.mean:.4f} ± {a.std:.4f}",
-            "-" if a.approach == "sobol" else _fmt(result.delta_to_sobol(a), sign=True),
+            versus,
             "-" if beyond is None or a.approach == "sobol" else ("yes" if beyond else "no"),
+            needed,
         ]
         if surfaces:
             row.append(_fmt(float(np.mean(a.regrets)) if a.regrets is not None else None))
@@ -61,9 +74,17 @@ def summary_lines(result: CompareResult) -> list[str]:
         + (f" ({result.fixed_trials} for fixed mixtures)" if result.fixed_trials else "")
         + f"; objective {config.objective}, criterion {config.criterion} (lower is better)",
         f"run-to-run noise sigma = {_fmt(result.noise)}: {result.noise_how}",
-        f"beyond noise: |difference to sobol| > {NOISE_FACTOR:g} sigma; trials to best: trials "
-        f"until the best-so-far is within {NOISE_FACTOR:g} sigma of the overall best "
-        f"({_fmt(result.overall_best)})",
+        f"re-evaluation noise of one mixture within a study: {_fmt(result.reeval_noise)}"
+        + ("" if result.reeval_noise is None or result.noise is None
+           or result.reeval_noise >= result.noise - 1e-12 else
+           " (the rest of sigma is the spread between seeds, which pairing by seed removes)"),
+        "vs sobol: the difference of best values paired by seed (every approach at one seed "
+        f"shares its initialisation and noise), mean ± standard error and {LEVEL:.0%} t "
+        "interval over the seeds; beyond noise: that interval excludes 0 (with one seed: "
+        f"|difference| > {NOISE_FACTOR:g} sigma); seeds for it: how many seeds a difference "
+        "of that size and spread needs for its interval to exclude 0",
+        f"trials to best: trials until the best-so-far is within {NOISE_FACTOR:g} x the "
+        "re-evaluation noise of the best value any approach reached at the same seed",
     ]
     short = [
         f"{a.approach} ({min(a.n_trials)} trials)" for a in result.approaches
