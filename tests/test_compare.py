@@ -419,3 +419,40 @@ def test_the_verdict_pairs_by_seed_where_the_spread_between_seeds_hides_a_real_d
 
     text = "\n".join(summary_lines(res))
     assert "re-evaluation noise of one mixture within a study: 0.0000" in text
+
+
+def test_compare_under_several_criteria_tables_each_criterion_s_best_mixtures(
+        config_file, tmp_path):
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    args = ["--config", str(config_file), "--approaches", "sobol,uniform", "--criteria",
+            "mean,max", "--seeds", "2", "--n-trials", "4", "--storage", url,
+            "--output-dir", str(tmp_path / "out"), "--no-progress", "--no-dashboard"]
+    out = invoke(*args)
+    assert out.exit_code == 0, out.output
+    names = {s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)}
+    # the config's own criterion keeps its studies' names; another one gets its own
+    assert names == {f"cmp{suffix}/{a}/seed{s}" for suffix in ("", "@max")
+                     for a in ("sobol", "uniform") for s in (0, 1)}
+    assert "criterion max:" in out.stdout and "worst-domain loss" in out.stdout
+
+    config = parse_config(_raw(config_file))
+    (_, mean_result), (_, max_result) = cmp.run_compare_criteria(
+        config, url, ["mean", "max"], approaches=["sobol", "uniform"], n_trials=4, seeds=2,
+        progress=False)  # a rerun: reads the same trials back
+    rows = {(r.criterion, r.approach): r for r in cmp.criterion_rows("max", max_result)}
+    sobol = max_result.get("sobol")
+    for seed, losses in sobol.best_losses_by_seed.items():
+        assert max(losses.values()) == pytest.approx(sobol.best_by_seed[seed])  # max's value
+    r = rows[("max", "sobol")]
+    assert r.worst_loss == pytest.approx(np.mean([max(v.values()) for v in
+                                                  sobol.best_losses_by_seed.values()]))
+    uniform = max_result.get("uniform").best_losses_by_seed
+    better = [sum(v[k] < uniform[s][k] for k in v) for s, v in sobol.best_losses_by_seed.items()]
+    assert r.improved == pytest.approx(np.mean(better)) and r.n_domains == len(config.domains)
+    assert rows[("max", "uniform")].improved is None
+
+
+def test_an_unknown_criterion_in_criteria_is_one_line_exit_2(config_file, tmp_path):
+    out = invoke("--config", str(config_file), "--criteria", "mean,avg", "--storage",
+                 f"sqlite:///{tmp_path / 'cmp.db'}", "--no-progress")
+    assert out.exit_code == 2 and "unknown criterion 'avg'" in out.output

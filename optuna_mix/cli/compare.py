@@ -18,9 +18,11 @@ from optuna_mix.compare import (
     GRAPH_ID,
     compare_approaches,
     default_approaches,
+    criterion_rows,
+    print_criteria_table,
     print_table,
     publish_to_dashboard,
-    run_compare,
+    run_compare_criteria,
     save_outputs,
 )
 from optuna_mix.config import load_config
@@ -33,6 +35,11 @@ from optuna_mix.storage import DEFAULT_STORAGE, open_storage
 @click.option("--approaches", default=None, metavar="A,B,...",
               help="Comma-separated approaches: " + ", ".join(compare_approaches())
               + " [default: every available one of " + ",".join(default_approaches()) + "].")
+@click.option("--criteria", default=None, metavar="C1,C2,...",
+              help="Run the comparison under each of these criteria (mean, max, median, "
+              "weighted, cvar, excess; the config's keys for them apply) and add a table of "
+              "every criterion's best mixtures: mean loss, worst-domain loss, domains better "
+              "than uniform [default: the config's criterion only].")
 @click.option("--n-trials", type=click.IntRange(min=1), default=None,
               help="Budget per approach and seed [default: the config's [study] n_trials].")
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
@@ -54,6 +61,7 @@ from optuna_mix.storage import DEFAULT_STORAGE, open_storage
 def compare(
     config_path: str,
     approaches: str | None,
+    criteria: str | None,
     n_trials: int | None,
     seeds: int,
     fixed_trials: int | None,
@@ -69,18 +77,27 @@ def compare(
     url = storage or DEFAULT_STORAGE
     open_storage(url)  # a bad URL is a one-line error before anything runs
     started = time.perf_counter()
+    names = [c.strip() for c in criteria.split(",")] if criteria else [config.criterion]
+    if "uniform" not in (approaches or "uniform").split(",") and len(names) > 1:
+        click.echo("optuna-mix: no uniform approach: the criteria table cannot say on how many "
+                   "domains a mixture beats uniform", err=True)
+    options = dict(approaches=approaches.split(",") if approaches is not None else None,
+                   n_trials=n_trials, seeds=seeds, fixed_trials=fixed_trials, jobs=jobs,
+                   cache_dir=cache_dir, progress=progress,
+                   on_note=lambda note: click.echo(f"optuna-mix: {note}", err=True))
     with exit_on_interrupt("finished trials are kept"):
-        result = run_compare(
-            config, url,
-            approaches=approaches.split(",") if approaches is not None else None,
-            n_trials=n_trials, seeds=seeds, fixed_trials=fixed_trials, jobs=jobs,
-            cache_dir=cache_dir, progress=progress,
-            on_note=lambda note: click.echo(f"optuna-mix: {note}", err=True),
-        )
-    print_table(result)
-    written = save_outputs(result, Path(output_dir))
-    if dashboard:
-        publish_to_dashboard(result, open_storage(url))
+        results = run_compare_criteria(config, url, names, **options)
+    written = []
+    for name, result in results:
+        if len(results) > 1:
+            click.echo(f"\ncriterion {name}:")
+        print_table(result)
+        written += save_outputs(result, Path(output_dir))
+        if dashboard:
+            publish_to_dashboard(result, open_storage(url))
+    if len(results) > 1:
+        print_criteria_table([row for name, result in results
+                              for row in criterion_rows(name, result)])
     click.echo(
         f"plot and table: {', '.join(str(p) for p in written)}"
         + (f"; plot saved in every study (graph {GRAPH_ID!r})" if dashboard else "")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from optuna_mix.compare.plan import (
     Plan,
@@ -56,6 +57,8 @@ from optuna_mix.compare.plan import (
 from optuna_mix.compare.render import (
     GRAPH_ID,
     best_so_far_figure,
+    criteria_table_rows,
+    print_criteria_table,
     markdown,
     print_table,
     publish_to_dashboard,
@@ -67,13 +70,39 @@ from optuna_mix.compare.stats import (
     NOISE_FACTOR,
     ApproachResult,
     CompareResult,
+    CriterionRow,
     collect,
+    criterion_rows,
     evaluation_variance,
     paired_difference,
     within_study_variance,
 )
-from optuna_mix.config import StudyConfig
+from optuna_mix.config import StudyConfig, parse_config
 from optuna_mix.storage import open_storage
+
+
+def criterion_config(config: StudyConfig, criterion: str) -> StudyConfig:
+    """``config`` under ``criterion``: its own criterion keeps the study names, another one
+    names its studies ``f"{name}@{criterion}"`` (the criterion's keys from the config kept)."""
+    if criterion == config.criterion:
+        return config
+    study = {k: v for k, v in config.raw.get("study", {}).items()
+             if not k.startswith("criterion_")
+             or _CRITERION_OF_KEY.get(k) == criterion}
+    study.update(name=f"{config.name}@{criterion}", criterion=criterion)
+    return parse_config({**config.raw, "study": study}, source=f"--criteria {criterion}")
+
+
+_CRITERION_OF_KEY = {"criterion_weights": "weighted", "criterion_fraction": "cvar",
+                     "criterion_reference": "excess"}
+
+
+def run_compare_criteria(
+    config: StudyConfig, storage_url: str, criteria: Sequence[str], **options: Any
+) -> list[tuple[str, CompareResult]]:
+    """:func:`run_compare` under each of ``criteria`` (each resumable on its own)."""
+    configs = [(c, criterion_config(config, c)) for c in criteria]  # all checked first
+    return [(c, run_compare(cfg, storage_url, **options)) for c, cfg in configs]
 
 
 def run_compare(
@@ -108,6 +137,8 @@ def run_compare(
 
 
 __all__ = [
+    "CriterionRow", "criteria_table_rows", "criterion_config", "criterion_rows",
+    "print_criteria_table", "run_compare_criteria",
     "GRAPH_ID", "NOISE_FACTOR", "ApproachResult", "CompareResult", "Plan", "approach_config",
     "best_so_far_figure", "budget_of", "collect", "compare_approaches", "default_approaches",
     "evaluation_variance", "paired_difference", "within_study_variance", "make_plans", "markdown", "print_table", "publish_to_dashboard",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from optuna_mix.compare.plan import budget_of, study_name
-from optuna_mix.compare.stats import LEVEL, MAX_SEEDS, NOISE_FACTOR, CompareResult
+from optuna_mix.compare.stats import LEVEL, MAX_SEEDS, NOISE_FACTOR, CompareResult, CriterionRow
 
 GRAPH_ID = "compare-best-so-far"
 
@@ -189,3 +189,31 @@ def publish_to_dashboard(result: CompareResult, storage) -> None:
                 study_name=study_name(result.config, a.approach, seed), storage=storage
             )
             save_plotly_graph_object(study, figure, graph_object_id=GRAPH_ID)
+
+
+def criteria_table_rows(rows: list[CriterionRow]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the across-criteria table: per criterion and approach, its best
+    trials' mean loss, worst-domain loss and domains better than uniform (means over seeds)."""
+    header = ["criterion", "approach", "its value", "mean loss", "worst-domain loss",
+              "domains better than uniform"]
+    out = [[r.criterion, r.approach, f"{r.value:.4f}", f"{r.mean_loss:.4f}",
+            f"{r.worst_loss:.4f}",
+            "-" if r.improved is None else f"{r.improved:.1f} of {r.n_domains}"]
+           for r in rows]
+    return header, out
+
+
+def print_criteria_table(rows: list[CriterionRow]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    header, out = criteria_table_rows(rows)
+    table = Table(title="each criterion's best mixtures, seen every way (means over seeds; "
+                        "domains better than uniform: at the same seed)")
+    for column in header:
+        table.add_column(column, justify="left" if column in ("criterion", "approach")
+                         else "right")
+    for row in out:
+        table.add_row(*row)
+    console.print(table)

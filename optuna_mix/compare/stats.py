@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as scipy_stats
 
-from optuna_mix.attrs import MIXTURE_ATTR, REGRET_ATTR
+from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR, REGRET_ATTR
 from optuna_mix.compare.plan import budget_of, is_fixed, study_name
 from optuna_mix.config import StudyConfig
 
@@ -70,6 +70,9 @@ class ApproachResult:
     n_trials: list[int]
     fixed_values: list[float] = field(default_factory=list)
     best_by_seed: dict[int, float] = field(default_factory=dict)
+    # the per-domain losses of each seed's best trial, of a fixed mixture the mean of its
+    # repeats (for the criteria table; {} without)
+    best_losses_by_seed: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def mean(self) -> float:
@@ -163,6 +166,7 @@ def collect(
     for approach in approaches:
         curves, bests, regrets, counts, fixed_values = [], [], [], [], []
         by_seed: dict[int, float] = {}
+        losses_by_seed: dict[int, dict[str, float]] = {}
         per_seed: list[np.ndarray] = []
         best_trial = None
         for seed in seeds:
@@ -181,6 +185,11 @@ def collect(
             best = trials[int(np.argmin(values))]
             bests.append(best.value)
             by_seed[seed] = float(best.value)
+            # a fixed mixture's losses: the mean of its repeats, not the luckiest one
+            kept = [t.user_attrs[LOSSES_ATTR] for t in (trials if is_fixed(approach) else [best])
+                    if isinstance(t.user_attrs.get(LOSSES_ATTR), dict)]
+            if kept:
+                losses_by_seed[seed] = {k: float(np.mean([x[k] for x in kept])) for k in kept[0]}
             if REGRET_ATTR in best.user_attrs:
                 regrets.append(float(best.user_attrs[REGRET_ATTR]))
             if best_trial is None or best.value < best_trial.value:
@@ -208,6 +217,7 @@ def collect(
                 n_trials=counts,
                 fixed_values=fixed_values,
                 best_by_seed=by_seed,
+                best_losses_by_seed=losses_by_seed,
             )
         )
     fixed_run = [a for a in approaches if is_fixed(a)]
@@ -251,3 +261,37 @@ def within_study_variance(per_seed: Sequence[np.ndarray]) -> float | None:
     pooled over the seeds; None where no study repeated it."""
     within = [float(np.var(np.asarray(v, float), ddof=1)) for v in per_seed if len(v) > 1]
     return float(np.mean(within)) if within else None
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    """One approach under one criterion: its best trials' losses, seen every way."""
+
+    criterion: str
+    approach: str
+    value: float  # the criterion's own best value, mean over seeds
+    mean_loss: float  # the mean of the best trial's per-domain losses, mean over seeds
+    worst_loss: float  # the largest of them, mean over seeds
+    improved: float | None  # domains where it beats uniform at the same seed, mean over seeds
+    n_domains: int
+
+
+def criterion_rows(criterion: str, result: CompareResult) -> list[CriterionRow]:
+    """The criteria table's rows of one criterion's comparison (best value first)."""
+    uniform = result.get("uniform")
+    rows = []
+    for a in sorted(result.approaches, key=lambda a: a.mean):
+        per_seed = a.best_losses_by_seed
+        if not per_seed:
+            continue
+        losses = [np.array(list(v.values())) for v in per_seed.values()]
+        improved = None
+        if uniform is not None and uniform.best_losses_by_seed and a is not uniform:
+            counts = [sum(v[k] < uniform.best_losses_by_seed[s][k] for k in v)
+                      for s, v in per_seed.items() if s in uniform.best_losses_by_seed]
+            improved = float(np.mean(counts)) if counts else None
+        rows.append(CriterionRow(criterion, a.approach, a.mean,
+                                 float(np.mean([x.mean() for x in losses])),
+                                 float(np.mean([x.max() for x in losses])),
+                                 improved, len(losses[0])))
+    return rows
