@@ -21,7 +21,7 @@ from optuna_mix.catalogue import (
     sampler_option_problems,
     scale_problem,
 )
-from optuna_mix.criteria import CriterionSpec
+from optuna_mix.criteria import CriterionSpec, criterion_names
 from optuna_mix.scale import PresetScales, preset_scales
 
 TABLES = ("study", "sampler", "objective", "storage", "domains")
@@ -201,10 +201,11 @@ def _criterion_spec(table: Any, study: dict[str, Any], domains: list[str],
     """The [study] criterion with the parameters its keys give; one line per mistake."""
     name = study["criterion"]
     given = table if isinstance(table, dict) else {}
+    before = len(problems)  # an unrelated mistake elsewhere still lets these be checked
     for key, owner in _CRITERION_KEYS.items():
         if key in given and name != owner:
             problems.append(f"[study] {key} is for criterion = \"{owner}\", not {name!r}")
-    if problems:
+    if len(problems) > before or name not in criterion_names():
         return CriterionSpec("mean")
     reference: tuple[tuple[str, float], ...] = ()
     if name == "excess":

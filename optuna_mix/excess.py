@@ -6,8 +6,12 @@ trial, enqueued when the study is created (and again by ``optimize`` if it faile
 finished): it trains like any trial, its value is 0 by the definition, and as it finishes
 its losses go into the study's stored criterion (:func:`optuna_mix.criteria.set_criterion`),
 where every worker's objective and sampler read them. A trial that finishes training before
-the reference waits for it; if the reference fails meanwhile, the trial fails with the reason
-and the next ``optimize`` trains the reference first.
+the reference waits for it, failing a reference whose worker was killed as it polls (the
+heartbeat's retry trains that one again); if the reference fails meanwhile, the trial fails
+with the reason and the next ``optimize`` trains the reference first. The first reference
+losses recorded are the study's for good: a retried or a second reference (workers that
+start at once may each enqueue one, at the cost of a trial of the budget) is valued
+against them, so no value the study holds changes meaning.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_mix.attrs import MIXTURE_ATTR
+from optuna_mix.budget import fail_stale_trials
 from optuna_mix.criteria import CriterionSpec, set_criterion, study_criterion
 
 REFERENCE_ATTR = "optuna_mix:reference"  # trial user attr: True on the reference's trials
@@ -52,9 +57,14 @@ def ensure_reference(study: optuna.Study, spec: CriterionSpec) -> bool:
 
 
 def record_reference(study: optuna.Study, losses: Mapping[str, float]) -> CriterionSpec:
-    """The reference's trial trained: its losses become the study's criterion's reference."""
+    """The reference's trial trained: its losses become the study's criterion's reference,
+    unless one is recorded already (a retry of a reference killed after it recorded, or a
+    second reference enqueued by workers starting at once): every trial is then measured
+    against that first one, so no value the study holds changes meaning."""
     stored = study_criterion(study)
     assert stored is not None and stored.name == "excess"
+    if stored.reference is not None:
+        return stored
     spec = stored.with_reference(losses)
     set_criterion(study, spec)
     return spec
@@ -64,6 +74,7 @@ def wait_for_reference(study: optuna.Study, *, poll: float = POLL_SECONDS) -> Cr
     """The study's criterion with its reference's losses, waiting while the reference trains
     in another worker; :class:`ReferenceFailed` if no reference trial is left to finish."""
     while True:
+        fail_stale_trials(study)  # a reference whose worker was killed: failed (and retried)
         spec = study_criterion(study)
         if spec is None:
             raise ReferenceFailed("the study stores no criterion (it was not created by "

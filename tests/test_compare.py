@@ -456,3 +456,11 @@ def test_an_unknown_criterion_in_criteria_is_one_line_exit_2(config_file, tmp_pa
     out = invoke("--config", str(config_file), "--criteria", "mean,avg", "--storage",
                  f"sqlite:///{tmp_path / 'cmp.db'}", "--no-progress")
     assert out.exit_code == 2 and "unknown criterion 'avg'" in out.output
+
+
+def test_compare_refuses_the_excess_criterion_before_anything_runs(config_file, tmp_path):
+    url = f"sqlite:///{tmp_path / 'cmp.db'}"
+    out = invoke("--config", str(config_file), "--criteria", "mean,excess", "--storage", url,
+                 "--no-progress")
+    assert out.exit_code == 2 and "compare with the excess criterion" in out.output
+    assert optuna.get_all_study_names(url) == []  # not even the mean comparison ran

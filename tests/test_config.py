@@ -200,3 +200,11 @@ def test_the_criterion_keys_make_the_stored_criterion(study, spec):
     got = parse_config(_with(study=study)).criterion_spec
     assert (got.name, got.weights, got.fraction, got.reference_mixture) == spec
     assert got.reference is None  # an excess reference is trained by the study, not given
+
+
+def test_criterion_key_mistakes_are_reported_beside_unrelated_ones():
+    raw = _with(study={"n_trials": 0, "criterion": "weighted", "criterion_weights": {"a": -1}})
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert len(info.value.problems) == 2
+    assert "weights must be finite and >= 0" in str(info.value)

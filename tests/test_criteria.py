@@ -143,3 +143,17 @@ def test_the_loss_modelling_samplers_model_the_stored_criterion(sqlite_url, samp
     else:
         fitted = [t.user_attrs["mixing_law.mix"] for t in study.trials[6:]]
         assert all(f["status"] == "fitted" and f["criterion"] == criterion for f in fitted)
+
+
+def test_a_second_reference_is_valued_against_the_first_not_recorded_over_it():
+    # a retry of a reference killed after it recorded, or two references enqueued by workers
+    # that started at once: the first losses stay the study's, so no stored value changes
+    from optuna_mix.excess import record_reference
+
+    study = optuna.create_study()
+    set_criterion(study, CriterionSpec("excess", reference_mixture=(("a", 0.5), ("b", 0.5))))
+    first = record_reference(study, {"a": 1.0, "b": 2.0})
+    second = record_reference(study, {"a": 1.1, "b": 1.9})
+    assert dict(first.reference) == dict(second.reference) == {"a": 1.0, "b": 2.0}
+    assert dict(study_criterion(study).reference) == {"a": 1.0, "b": 2.0}
+    assert second.bind(["a", "b"])(np.array([1.1, 1.9])) == pytest.approx(0.1)

@@ -102,7 +102,22 @@ def run_compare_criteria(
 ) -> list[tuple[str, CompareResult]]:
     """:func:`run_compare` under each of ``criteria`` (each resumable on its own)."""
     configs = [(c, criterion_config(config, c)) for c in criteria]  # all checked first
+    for _, cfg in configs:
+        _refuse(cfg)
     return [(c, run_compare(cfg, storage_url, **options)) for c, cfg in configs]
+
+
+def _refuse(config: StudyConfig) -> None:
+    """A config compare cannot run, with the reason (ValueError, one line)."""
+    if config.scales is not None and len(config.scales.presets) > 1:
+        raise ValueError("compare ranks the approaches by trial values, which differ by model "
+                         "size in a study with several scales; compare mixtures at one size with "
+                         "`study transfer`, or give the config one scale")
+    if config.criterion_spec.name == "excess":
+        raise ValueError("compare with the excess criterion: every approach's study would train "
+                         "its own reference mixture first, and a fixed mixture's study would "
+                         "evaluate the reference instead of its own; compare under another "
+                         "criterion")
 
 
 def run_compare(
@@ -119,10 +134,7 @@ def run_compare(
     on_note: Callable[[str], None] = lambda note: None,
 ) -> CompareResult:
     """Run (or resume) the comparison and read back its table; the library entry point."""
-    if config.scales is not None and len(config.scales.presets) > 1:
-        raise ValueError("compare ranks the approaches by trial values, which differ by model "
-                         "size in a study with several scales; compare mixtures at one size with "
-                         "`study transfer`, or give the config one scale")
+    _refuse(config)
     names, notes = resolve_approaches(config, approaches)
     for note in notes:
         on_note(note)

@@ -65,6 +65,9 @@ class LawPrior:
     output_loo_rmse: np.ndarray | None = None  # (m,): of each output
     free_columns: tuple[int, ...] = ()
     loo: np.ndarray | None = field(default=None, repr=False)  # (n, m): left-out predictions
+    # the (X, Y) it was fitted to, whose rows ``loo`` follows (between refits the model has
+    # more trials than the law was fitted on)
+    data: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def residual_floor(self) -> np.ndarray:
         """The least prior std (m,) of the GP of what the law leaves: its left-out error."""
@@ -142,12 +145,13 @@ def fit_law(space: EncodedSpace, X: np.ndarray, Y: np.ndarray) -> LawPrior | Non
     loo_rmse = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("inf")
     return LawPrior(c=law.c, k=law.kk, t=law.t, columns=columns, loo_rmse=loo_rmse,
                     output_loo_rmse=np.nan_to_num(per_output, nan=0.0), free_columns=free,
-                    loo=law.loo)
+                    loo=law.loo, data=(np.array(X), np.array(Y)))
 
 
-def size_law_evidenced(law: LawPrior, X: np.ndarray, Y: np.ndarray, size_column: int) -> bool:
+def size_law_evidenced(law: LawPrior, size_column: int) -> bool:
     """Whether the nested law's size effect, which differs by mixture, predicts the trials
-    above the smallest trained size better than one shift of the same law for all mixtures.
+    above the smallest trained size better than one shift of the same law for all mixtures,
+    on the trials it was fitted to (``law.data``, the rows of its left-out predictions).
 
     Only that mixture-dependent part moves the best mixture with size, and only the law
     extrapolates it to a size no trial has; where it does not predict the larger trials
@@ -155,8 +159,9 @@ def size_law_evidenced(law: LawPrior, X: np.ndarray, Y: np.ndarray, size_column:
     smallest size shifted by the other larger trials' mean difference, its move is not
     evidenced. Needs two larger trials at one size or more: False before.
     """
-    if law.loo is None or size_column not in law.free_columns:
+    if law.loo is None or law.data is None or size_column not in law.free_columns:
         return False
+    X, Y = law.data
     u = X[:, size_column]
     upper = np.flatnonzero(u > u.min() + 1e-12)
     W = X[:, list(law.columns)]

@@ -26,7 +26,7 @@ from botorch.models import SingleTaskGP
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.samplers._base import MixtureSampler, running_trials
 from optuna_mix.samplers._losses import losses_problem
@@ -34,6 +34,7 @@ from optuna_mix.samplers._scale import declared_scales, positive_size
 from optuna_mix.samplers._simplex import Mixture, mixture_search_space
 from optuna_mix.samplers._startup import sequence_seed, startup_point
 from optuna_mix.samplers.attrs import LOSSES_ATTR, MIXTURE_ATTR
+from optuna_mix.samplers.criteria import study_criterion
 from optuna_mix.samplers.fixed import SUM_TOLERANCE  # a mixture given by a user: sum 1 within 1e-6
 from optuna_mix.samplers.gp.acquisition import (
     MC_SAMPLES,
@@ -261,7 +262,8 @@ class SimplexGPSampler(MixtureSampler):
                 params[b.names[0]] = min(float(c) for c in b.distribution.choices)
             return params
         if composite is None and (problem := losses_problem(
-                trials, np.array([t.value for t in trials]), self._losses_attr)):
+                trials, np.array([t.value for t in trials]), self._losses_attr,
+                study_criterion(study))):
             self.warn_once(f"modelling the trial values only, not the losses of the "
                            f"validation sets: {problem}", key="values only")
 
@@ -499,7 +501,7 @@ class SimplexGPSampler(MixtureSampler):
         (block,) = space.scale_blocks
         trained, counts = np.unique(X[:, block.start], return_counts=True)
         if (len(trained) >= 2 and isinstance(gp.mean_module, LawMean) and y.ndim == 2
-                and size_law_evidenced(gp.mean_module.law, X, y, block.start)):
+                and size_law_evidenced(gp.mean_module.law, block.start)):
             return target
         u = float(trained[np.argmax(counts)])  # np.unique sorts: the first maximum is smaller
         return space.nearest_size(block, u)
@@ -539,13 +541,15 @@ class SimplexGPSampler(MixtureSampler):
         # the compute so far and promised: every other trial with a size, set, stored as a
         # proposal or pinned by an enqueue (complete, failed, pruned, running and waiting
         # alike: each costs what it trains), so that workers asking at once share the cap
-        spent = [cost(s) for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
-                 if t.number != trial.number
-                 and (s := stored_params(t, space).get(name)) is not None]
+        others = [(t, s) for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+                  if t.number != trial.number
+                  and (s := stored_params(t, space).get(name)) is not None]
+        spent = [cost(s) for _, s in others]
         total, large = sum(spent), sum(c for c in spent if c > 1.0)
+        # the larger trials the size law is judged on: failed ones tell it nothing
+        larger = sum(cost(s) > 1.0 for t, s in others if t.state != TrialState.FAIL)
         allowed = [i for i, c in enumerate(costs)
                    if i == 0 or (large + c) / (total + c) <= LARGE_SHARE]
-        larger = sum(c > 1.0 for c in spent)
         if larger < MIN_LARGER_TRIALS and law_possible(space, n_completed + 1) and len(allowed) > 1:
             # the law's size effect is judged on trials above the smallest size: buy them
             x = x.copy()
