@@ -192,7 +192,8 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
     )
 
 
-_CRITERION_KEYS = {"criterion_weights": "weighted", "criterion_fraction": "cvar",
+# each criterion key of [study] and the criterion it is for
+CRITERION_KEYS = {"criterion_weights": "weighted", "criterion_fraction": "cvar",
                    "criterion_reference": "excess"}
 
 
@@ -202,7 +203,7 @@ def _criterion_spec(table: Any, study: dict[str, Any], domains: list[str],
     name = study["criterion"]
     given = table if isinstance(table, dict) else {}
     before = len(problems)  # an unrelated mistake elsewhere still lets these be checked
-    for key, owner in _CRITERION_KEYS.items():
+    for key, owner in CRITERION_KEYS.items():
         if key in given and name != owner:
             problems.append(f"[study] {key} is for criterion = \"{owner}\", not {name!r}")
     if len(problems) > before or name not in criterion_names():

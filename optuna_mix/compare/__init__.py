@@ -77,7 +77,7 @@ from optuna_mix.compare.stats import (
     paired_difference,
     within_study_variance,
 )
-from optuna_mix.config import StudyConfig, parse_config
+from optuna_mix.config import CRITERION_KEYS, StudyConfig, parse_config
 from optuna_mix.storage import open_storage
 
 
@@ -88,13 +88,9 @@ def criterion_config(config: StudyConfig, criterion: str) -> StudyConfig:
         return config
     study = {k: v for k, v in config.raw.get("study", {}).items()
              if not k.startswith("criterion_")
-             or _CRITERION_OF_KEY.get(k) == criterion}
+             or CRITERION_KEYS.get(k) == criterion}
     study.update(name=f"{config.name}@{criterion}", criterion=criterion)
     return parse_config({**config.raw, "study": study}, source=f"--criteria {criterion}")
-
-
-_CRITERION_OF_KEY = {"criterion_weights": "weighted", "criterion_fraction": "cvar",
-                     "criterion_reference": "excess"}
 
 
 def run_compare_criteria(
