@@ -12,6 +12,11 @@ study's last trials). Those places are marked :func:`interruptible`. Anywhere el
 creating a trial and running the sampler, or telling the result) the signal is held: the
 study is asked to stop, and the signal is raised at the next interruptible place or when
 the run ends, whichever comes first.
+
+Inside an interruptible place, a storage call is not: an exception raised halfway through
+SQLAlchemy's commit or connection checkin can leave a SQLite write lock held, and then no
+worker can write its trial's FAIL (the trial stays RUNNING). :func:`uninterrupted` holds a
+signal for the length of such a call and raises it as the call returns.
 """
 
 from __future__ import annotations
@@ -101,6 +106,25 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         state.armed = False
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Inside an interruptible place, a stretch (a storage call) a signal may not cut in two:
+    it is held, and raised as soon as the stretch ends. Elsewhere this does nothing."""
+    state = _state
+    if (state is None or not state.armed
+            or threading.current_thread() is not threading.main_thread()):
+        yield  # not armed: a signal is held anyway (nested calls land here too)
+        return
+    state.armed = False
+    try:
+        yield
+    finally:
+        state.armed = True
+    if state.held is not None and not state.raised:
+        state.raised = True
+        raise Interrupted(state.held)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,8 @@ installed (mysqlclient, which needs a C client library to build), else the extra
 
 from __future__ import annotations
 
+import functools
+import inspect
 import random
 import time
 import warnings
@@ -37,6 +39,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 
 from optuna_mix.attrs import FAIL_REASON_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from optuna_mix.schema import GRACE_PERIOD, HEARTBEAT_INTERVAL
+from optuna_mix.signals import uninterrupted
 
 DEFAULT_STORAGE = "sqlite:///optuna-mix.db"
 
@@ -162,6 +165,22 @@ class MixRDBStorage(RDBStorage):
             except (UpdateFinishedTrialError, KeyError):
                 pass  # another worker failed it first, or a foreign attr without host/pid
         return stale
+
+
+def _uninterrupted_call(method: Any) -> Any:
+    @functools.wraps(method)
+    def call(self: RDBStorage, *args: Any, **kwargs: Any) -> Any:
+        with uninterrupted():
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+# Every public storage call of MixRDBStorage is one a SIGINT/SIGTERM may not cut in two: the
+# signal raises as the call returns (optuna_mix.signals.uninterrupted).
+for _name, _method in inspect.getmembers(MixRDBStorage, inspect.isfunction):
+    if not _name.startswith("_"):
+        setattr(MixRDBStorage, _name, _uninterrupted_call(_method))
 
 
 class RetryStaleTrial:

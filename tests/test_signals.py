@@ -70,3 +70,31 @@ def test_a_signal_during_a_proposal_stops_the_study_with_no_trial_left_running()
         with stop_on_signals(study):
             study.optimize(objective, n_trials=5)
     assert [t.state for t in study.trials] == [TrialState.FAIL]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_signal_inside_a_storage_call_raises_once_the_write_is_done(tmp_path, monkeypatch):
+    from optuna.storages._rdb import storage as rdb
+
+    from optuna_mix.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    opened = rdb._create_scoped_session
+
+    def signalled_session(*args, **kwargs):  # the signal lands mid-way through the write
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.pthread_kill
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(rdb, "_create_scoped_session", signalled_session)
+    with pytest.raises(Interrupted):
+        with stop_on_signals(study):
+            with interruptible():
+                storage.set_trial_user_attr(trial._trial_id, "written", True)
+                pytest.fail("the signal was lost")
+    monkeypatch.setattr(rdb, "_create_scoped_session", opened)
+    assert study.trials[0].user_attrs == {"written": True}
+    study.tell(trial, state=TrialState.FAIL)  # the storage is still usable
+    assert study.trials[0].state == TrialState.FAIL
