@@ -46,6 +46,8 @@ class Approach:
             domain's weight (BiMix): validation sets that are not the domains cannot be used.
         scale_aware: it models the trial's model size (``suggest_scale``) and is given the
             config's target size as ``target_scale``: it can choose the size to train at.
+        pareto: it proposes for a multi-objective study (``criterion = "pareto"``: one value
+            per validation set); None where it can, else why not.
         in_compare: ``compare`` can run it; ``compare_default``: it runs without
             ``--approaches``.
         resumes_by_trial_number: its proposals follow from the trial number and the storage
@@ -63,6 +65,7 @@ class Approach:
     needs_losses: bool = False
     needs_domain_losses: bool = False
     scale_aware: bool = False
+    pareto: str | None = None
     in_compare: bool = True
     compare_default: bool = True
     resumes_by_trial_number: bool = True
@@ -113,6 +116,10 @@ class Approach:
         return cls(**kwargs)
 
 
+# why a mixing-law sampler cannot run a pareto study
+_ONE_VALUE = ("it proposes the minimiser of one criterion of the fitted losses, and a pareto "
+              "study has none; use gp, sobol, tpe or nsga2")
+
 APPROACHES: Registry[Approach] = Registry(
     "sampler",
     [
@@ -134,19 +141,24 @@ APPROACHES: Registry[Approach] = Registry(
                  searching=False, compare_default=False),
         Approach("bimix", "optuna_mix.samplers:MixingLawSampler",
                  "BiMix's law L_i = B_i r_i^-b_i fitted to the losses, its minimiser proposed",
-                 law="bimix", needs_losses=True, needs_domain_losses=True),
+                 law="bimix", needs_losses=True, needs_domain_losses=True,
+                 pareto=_ONE_VALUE),
         Approach("dml", "optuna_mix.samplers:MixingLawSampler",
                  "Data Mixing Laws, L_i = c_i + k_i exp(t_i . r), fitted, its minimiser proposed",
-                 law="dml", needs_losses=True),
+                 law="dml", needs_losses=True, pareto=_ONE_VALUE),
         Approach("regmix", "optuna_mix.samplers:MixingLawSampler",
                  "RegMix: a regression of the losses on the mixture, its best predicted mixtures",
-                 law="regmix", needs_losses=True),
+                 law="regmix", needs_losses=True, pareto=_ONE_VALUE),
         Approach("tpe", "optuna.samplers:TPESampler",
                  "Optuna's TPE on k independent weights, normalised onto the simplex",
                  compare_default=False, resumes_by_trial_number=False),
         Approach("random", "optuna.samplers:RandomSampler",
                  "Optuna's random sampler, normalised onto the simplex (flat Dirichlet)",
                  compare_default=False, resumes_by_trial_number=False),
+        Approach("nsga2", "optuna.samplers:NSGAIISampler",
+                 "Optuna's NSGA-II (a genetic algorithm for criterion = \"pareto\"), "
+                 "normalised onto the simplex", compare_default=False,
+                 resumes_by_trial_number=False),
     ],
 )
 register_approach = APPROACHES.add
@@ -185,6 +197,14 @@ def scale_problem(name: str, scales: Sequence[str] | None) -> str | None:
     return (f"sampler {name!r} cannot choose a trial's model size: it would treat the scales "
             f"as unordered choices, and a larger model's lower loss would win them; use "
             f"{aware}, or one scale")
+
+
+def pareto_problem(name: str, criterion: str) -> str | None:
+    """Why sampler ``name`` cannot run a study of ``criterion`` (None when it can)."""
+    approach = APPROACHES.get(name)
+    if approach is None or criterion != "pareto" or approach.pareto is None:
+        return None
+    return f"sampler {name!r} cannot run criterion = \"pareto\": {approach.pareto}"
 
 
 def sampler_option_problems(

@@ -19,6 +19,7 @@ from optuna_mix.catalogue import (
     get_approach,
     objective_problem,
     sampler_option_problems,
+    pareto_problem,
     scale_problem,
 )
 from optuna_mix.criteria import CriterionSpec, criterion_names
@@ -96,6 +97,13 @@ class StudyConfig:
         raw["sampler"] = {"name": sampler, **tables}
         return parse_config(raw)
 
+    def with_criterion(self, criterion: str | None) -> StudyConfig:
+        """This config with [study] criterion ``criterion`` (``study create --criterion``)."""
+        if criterion is None or criterion == self.criterion:
+            return self
+        raw = {**self.raw, "study": {**self.raw.get("study", {}), "criterion": criterion}}
+        return parse_config(raw, source="--criterion")
+
     def with_device(self, device: str | None) -> StudyConfig:
         """This config training on ``device`` (``optimize --devices``): each worker its own."""
         if device is None:
@@ -155,6 +163,16 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> StudyConf
             problems.append("[sampler] target_scale is set by [objective] target in a study "
                             "with scales; drop it here")
     spec = _criterion_spec(raw.get("study", {}), study, list(domains), problems)
+    if not problems and (problem := pareto_problem(sampler_name, spec.name)):
+        problems.append(f"[sampler] {problem}")
+    if not problems and spec.multi_objective and study["pruner"] != "none":
+        problems.append(f"[study] pruner {study['pruner']!r} with criterion pareto: Optuna "
+                        "prunes on one intermediate value, and a pareto trial has one per "
+                        "validation set; use pruner = \"none\"")
+    if not problems and spec.multi_objective and objective_options.get("scales"):
+        problems.append("[study] criterion pareto with [objective] scales: trials at several "
+                        "model sizes have losses on different levels, so no front of them "
+                        "compares like with like; use one scale")
     if not problems and spec.name == "excess" and objective_options.get("scales"):
         problems.append("[study] criterion excess with [objective] scales: a trial's losses "
                         "would be measured against a reference trained at another size")

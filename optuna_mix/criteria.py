@@ -5,6 +5,7 @@ from optuna_mix.samplers.criteria import (
     CRITERIA,
     CRITERION_ATTR,
     PARAMETRISED,
+    PARETO,
     Criterion,
     CriterionSpec,
     apply_criterion,
@@ -18,6 +19,6 @@ from optuna_mix.samplers.criteria import (
     study_criterion,
 )
 
-__all__ = ["CRITERIA", "CRITERION_ATTR", "PARAMETRISED", "Criterion", "CriterionSpec",
+__all__ = ["CRITERIA", "CRITERION_ATTR", "PARAMETRISED", "PARETO", "Criterion", "CriterionSpec",
            "apply_criterion", "as_criterion", "criterion_key", "criterion_fn", "criterion_names", "detect_criterion",
            "register_criterion", "set_criterion", "study_criterion"]

@@ -119,6 +119,8 @@ class GPTObjective:
         data = self.prepare()
 
         def on_eval(step: int, tokens: int, losses: dict[str, float]) -> None:
+            if len(trial.study.directions) > 1:
+                return  # a pareto study: Optuna keeps no intermediate values, nothing prunes
             trial.report(sum(losses.values()) / len(losses), step)
             if trial.should_prune():
                 trial.set_user_attr("tokens", tokens)

@@ -1,7 +1,9 @@
 """The study objective: a mixture in, the criterion of its per-domain losses out.
 
 The evaluator behind it is either an analytic surface (seconds) or the GPT proxy (minutes);
-both return per-domain losses, which every trial keeps in its user attr ``losses``.
+both return per-domain losses, which every trial keeps in its user attr ``losses``. A
+``criterion = "pareto"`` study takes the losses themselves as its values, one per validation
+set in the config's order (the study's metric names).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from optuna_mix.attrs import (
     LOSSES_ATTR,
     MIXTURE_ATTR,
     REGRET_ATTR,
+    TRUE_LOSSES_ATTR,
     TRUE_VALUE_ATTR,
     WORKER_ATTR,
 )
@@ -68,6 +71,7 @@ class SurfaceEvaluator:
                 outputs=config.validation_sets,
             )
         spec = config.criterion_spec
+        self.pareto = spec.multi_objective  # no criterion: the noise-free losses are the truth
         if spec.name in PARAMETRISED:  # the truth: the criterion bound as the trials' is
             if spec.name == "excess":  # (against the reference mixture's noise-free losses;
                 # the config refuses excess with scales, so this is a one-size surface)
@@ -86,6 +90,10 @@ class SurfaceEvaluator:
         if size is None:
             surface: Surface = self.surface  # type: ignore[assignment]
             losses = surface.noisy_losses(w, rng)
+            if self.pareto:
+                trial.set_user_attr(TRUE_LOSSES_ATTR, dict(zip(
+                    surface.outputs, map(float, surface.losses(w)))))
+                return {name: float(x) for name, x in zip(surface.outputs, losses)}
             true_value = float(surface.value(w, self.criterion))
             regret = true_value - surface.optimum(self.criterion)[1]
         else:
@@ -116,7 +124,7 @@ class MixtureObjective:
         self.config = config
         self.evaluate = build_evaluator(config, Path(cache_dir))
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         # who runs it, written first: a stale trial's fail_reason names the silent worker
         device = self.config.objective_options.get("device")
         trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": os.getpid(),
@@ -134,6 +142,8 @@ class MixtureObjective:
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
             raise NonFiniteLossError(reason)
         trial.set_user_attr(LOSSES_ATTR, losses)
+        if self.config.criterion_spec.multi_objective:  # one value per validation set
+            return [losses[name] for name in self.config.validation_sets]
         return apply_criterion(self._criterion(trial, losses).bind(list(losses)), losses)
 
     def _criterion(self, trial: optuna.Trial, losses: dict[str, float]):

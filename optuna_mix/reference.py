@@ -13,7 +13,7 @@ from typing import Any
 
 from optuna_mix import schema
 from optuna_mix.catalogue import APPROACHES, option_meanings
-from optuna_mix.samplers.criteria import CRITERIA, PARAMETRISED
+from optuna_mix.samplers.criteria import CRITERIA, PARAMETRISED, PARETO, PARETO_SUMMARY
 
 HEADER = """# Config reference
 
@@ -91,7 +91,8 @@ def render() -> str:
     lines = [HEADER, "## [study]", "", *key_table(schema.STUDY_KEYS), "",
              "Criteria (of the per-domain losses; lower is better): "
              + "; ".join([f"`{c.name}`, {c.summary}" for c in CRITERIA.values()]
-                         + [f"`{n}`, {summary}" for n, summary in PARAMETRISED.items()])
+                         + [f"`{n}`, {summary}" for n, summary in PARAMETRISED.items()]
+                         + [f"`{PARETO}`, {PARETO_SUMMARY}"])
              + " ([criteria.md](criteria.md)).", "", *sampler_section(), "", "## [objective]", "",
              *key_table({"kind": schema.KIND_KEY})]
     for kind in schema.OBJECTIVES.values():

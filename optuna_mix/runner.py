@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +54,21 @@ def create_mix_study(
 ) -> MixStudy:
     """Create the study, store its config and declare its mixture before any trial runs."""
     name = study_name or config.name
+    # a pareto study minimises each validation set's loss: one direction each, named by it
+    objectives = config.validation_sets if config.criterion_spec.multi_objective else None
     study = optuna.create_study(
-        storage=storage, study_name=name, direction="minimize", load_if_exists=load_if_exists
+        storage=storage, study_name=name, load_if_exists=load_if_exists,
+        directions=["minimize"] * len(objectives) if objectives else ["minimize"],
     )
+    if len(study.directions) != len(objectives or [None]):  # loaded: made by another config
+        have = (f"{len(study.directions)} objectives" if len(study.directions) > 1
+                else "one objective")
+        raise ValueError(f"study {name!r} already exists with {have}; pick another "
+                         "--study-name")
+    if objectives and study.metric_names is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # since 3.2
+            study.set_metric_names(objectives)
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is not None and stored != config.raw:
         if parse_config(stored).domain_names != config.domain_names:
@@ -111,17 +124,13 @@ def create_pruner(name: str) -> optuna.pruners.BasePruner:
 class ProgressBar:
     """A tqdm bar over a study's budget that shows the best value so far."""
 
-    def __init__(self, total: int, initial: int, best: float | None) -> None:
+    def __init__(self, total: int, initial: int, best: dict[str, str] | None) -> None:
         self.bar = tqdm(total=total, initial=initial, desc="trials", unit="trial", file=sys.stderr)
-        if best is not None:
-            self.bar.set_postfix(best=f"{best:.4f}")
+        if best:
+            self.bar.set_postfix(best)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        postfix = {"last": trial.state.name.lower()}
-        try:
-            postfix = {"best": f"{study.best_value:.4f}", **postfix}
-        except ValueError:  # no completed trial yet
-            pass
+        postfix = {**_best_so_far(study), "last": trial.state.name.lower()}
         self.bar.set_postfix(postfix, refresh=False)  # drawn once, by update or refresh below
         if trial.state in FINISHED:
             self.bar.update(1)
@@ -181,8 +190,7 @@ def optimize(
         callbacks.append(refresh)
     bar = None
     if show_progress:
-        best = study.best_value if before and _has_complete(study) else None
-        bar = ProgressBar(bar_total, bar_initial, best)
+        bar = ProgressBar(bar_total, bar_initial, _best_so_far(study) if before else None)
         callbacks.append(bar)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
@@ -266,5 +274,10 @@ def _admitted(
     return run
 
 
-def _has_complete(study: optuna.Study) -> bool:
-    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+def _best_so_far(study: optuna.Study) -> dict[str, str]:
+    """The progress bar's word on the best: the value, or a pareto study's front size."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return {}
+    if len(study.directions) > 1:
+        return {"front": str(len(study.best_trials))}
+    return {"best": f"{study.best_value:.4f}"}

@@ -115,6 +115,9 @@ def plan_transfer(mix: MixStudy, preset: str, top: int) -> Transfer:
     """The mixtures to train at ``preset`` for study ``mix`` (ValueError for a study that
     cannot be transferred, with why)."""
     config = mix.config
+    if config.criterion_spec.multi_objective:
+        raise ValueError(f"study {mix.study.study_name!r} is a pareto study: transfer ranks "
+                         "its mixtures by one value, and it has one per validation set")
     size = _size_of(config, preset)
     trials = mix.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not trials:

@@ -16,6 +16,10 @@ The first three need nothing but the losses (:data:`CRITERIA`, which user code m
 extend); the last three are bound to their parameters and to the order of the outputs by a
 :class:`CriterionSpec`, which a study stores (:func:`set_criterion`) so that every worker's
 loss-modelling sampler optimises the criterion its values are.
+
+``pareto`` (:data:`PARETO`) is no criterion but the absence of one: the study is
+multi-objective, a trial's values are its losses (one direction per validation set), and the
+report shows the front of mixtures no other beats on every validation set.
 """
 
 from __future__ import annotations
@@ -74,12 +78,17 @@ PARAMETRISED = {
     "excess": "the largest loss above a reference mixture's own (DoReMi's excess loss; "
               "`criterion_reference`, trained once per study)",
 }
+# no single value: one objective per validation set (a multi-objective study)
+PARETO = "pareto"
+PARETO_SUMMARY = ("no single value: one objective per validation set, and the front of "
+                  "mixtures no other beats on all of them")
 CRITERION_ATTR = "optuna_mix:criterion"  # study system attr: the CriterionSpec, as JSON
 
 
 def criterion_names() -> tuple[str, ...]:
-    """Every criterion a study may name: the registered ones and the parametrised ones."""
-    return (*CRITERIA, *PARAMETRISED)
+    """Every criterion a study may name: the registered ones, the parametrised ones and
+    ``pareto`` (several objectives)."""
+    return (*CRITERIA, *PARAMETRISED, PARETO)
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,11 @@ class CriterionSpec:
                              f"{self.name!r}")
 
     @property
+    def multi_objective(self) -> bool:
+        """``pareto``: a trial has one value per validation set, not one criterion value."""
+        return self.name == PARETO
+
+    @property
     def needs_reference(self) -> bool:
         """An excess criterion whose reference mixture has not been trained yet."""
         return self.name == "excess" and self.reference is None
@@ -124,6 +138,9 @@ class CriterionSpec:
         outputs = list(outputs)
         if self.name in CRITERIA:
             return CRITERIA[self.name]
+        if self.multi_objective:
+            raise ValueError("criterion 'pareto' has no single value: a trial keeps one value "
+                             "per validation set")
         summary = PARAMETRISED[self.name]
         if self.name == "weighted":
             given = dict(self.weights)

@@ -37,6 +37,13 @@ def study() -> None:
     metavar="NAME",
     help=f"Overrides [sampler] name of the config: {', '.join(APPROACHES)}.",
 )
+@click.option(
+    "--criterion",
+    default=None,
+    metavar="NAME",
+    help="Overrides [study] criterion of the config (e.g. max, or pareto for one objective "
+    "per validation set).",
+)
 @click.option("--load-if-exists", is_flag=True, help="Join an existing study of that name.")
 @user_errors
 def create(
@@ -44,12 +51,13 @@ def create(
     storage: str | None,
     study_name: str | None,
     sampler: str | None,
+    criterion: str | None,
     load_if_exists: bool,
 ) -> None:
     """Create a study from a TOML config; its config is stored in the study."""
     from optuna_mix.runner import create_mix_study
 
-    config = load_config(config_path).with_sampler(sampler)
+    config = load_config(config_path).with_sampler(sampler).with_criterion(criterion)
     try:
         mix = create_mix_study(
             config,
@@ -183,7 +191,12 @@ def _print_best(mix) -> None:
     if best is None:
         click.echo("no complete trial yet")
         return
-    click.echo(f"best trial #{best.number}: value {best.value:.4f}")
+    if report.pareto:
+        click.echo(f"pareto front: {len(report.good)} of {report.n_complete} complete trials; "
+                   f"closest to the ideal point: trial #{best.number} (distance "
+                   f"{best.value:.3f}; `study report` shows the front)")
+    else:
+        click.echo(f"best trial #{best.number}: value {best.value:.4f}")
     if set(best.losses) == set(report.domains):  # the usual case: one loss per domain
         for d in report.domains:
             click.echo(f"  {d:<12} weight {best.weights[d]:.4f}   loss {best.losses[d]:.4f}")

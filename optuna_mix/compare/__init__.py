@@ -109,6 +109,10 @@ def _refuse(config: StudyConfig) -> None:
         raise ValueError("compare ranks the approaches by trial values, which differ by model "
                          "size in a study with several scales; compare mixtures at one size with "
                          "`study transfer`, or give the config one scale")
+    if config.criterion_spec.multi_objective:
+        raise ValueError("compare ranks approaches by one value per trial, and a pareto study "
+                         "has one per validation set; compare its fronts by hypervolume with "
+                         "benchmarks/pareto.py, or compare under another criterion")
     if config.criterion_spec.name == "excess":
         raise ValueError("compare with the excess criterion: every approach's study would train "
                          "its own reference mixture first, and a fixed mixture's study would "

@@ -79,6 +79,15 @@ class StudyReport:
     model_of: str = ""  # what the report's GP modelled: "per-domain losses" or "trial values"
     ranked_at: str | None = None  # several scales: the preset whose trials are ranked
     notes: list[str] = field(default_factory=list)  # what could not be computed, and why
+    # a pareto study's objectives (validation sets, in the study's order); empty otherwise.
+    # Its ``good`` trials are then the front, closest to the ideal point first, each row's
+    # value that normalised distance (pareto_front)
+    objectives: list[str] = field(default_factory=list)
+    ideal: dict[str, float] = field(default_factory=dict)  # the front's lowest loss per set
+
+    @property
+    def pareto(self) -> bool:
+        return bool(self.objectives)
 
     @property
     def best(self) -> TrialRow | None:
@@ -113,6 +122,9 @@ class StudyReport:
             for k in ("study_name", "sampler", "criterion", "domains", "n_complete",
                       "n_pruned", "n_failed", "n_running", "utility_step", "notes")
         }
+        if self.pareto:
+            out["objectives"], out["ideal"] = self.objectives, self.ideal
+            out["front"] = [asdict(r) for r in self.good]
         out["best"] = asdict(self.best) if self.best else None
         out["top"] = [asdict(r) for r in self.top]
         out["clusters"] = None
@@ -150,12 +162,13 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def trial_row(trial: FrozenTrial, domains: Sequence[str]) -> TrialRow:
+def trial_row(trial: FrozenTrial, domains: Sequence[str], value: float | None = None
+              ) -> TrialRow:
     weights = trial.user_attrs.get(MIXTURE_ATTR, {})
     losses = trial.user_attrs.get(LOSSES_ATTR, {}) or {}
     return TrialRow(
         trial.number,
-        float(trial.value),
+        float(trial.value) if value is None else value,
         {d: float(weights.get(d, math.nan)) for d in domains},
         {k: float(v) for k, v in losses.items()},
     )
@@ -188,9 +201,8 @@ def build_report(
     """
     domains = list(domains)
     if len(study.directions) != 1:
-        raise ValueError(
-            f"study {study.study_name!r} has {len(study.directions)} objectives: the report "
-            "needs one (a criterion of the per-domain losses)")
+        return _pareto_report(study, domains, storage=storage, sampler=sampler,
+                              max_clusters=max_clusters, against=against)
     trials = study.get_trials(deepcopy=False)
     minimise = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
@@ -222,6 +234,69 @@ def build_report(
             report.references = find_references(study, storage, domains, against)
     if with_model and good:
         _add_model(report, study, scales)
+    return report
+
+
+def pareto_front(losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``losses`` (n, m; lower is better) that no other row dominates, and each
+    one's distance to the ideal point (the front's lowest loss per column), in units of the
+    front's range per column (0 to nadir is 1), so that no validation set's scale weighs
+    more than another's. Two equal rows are both kept."""
+    L = np.asarray(losses, float)
+    if len(L) == 0:
+        return np.zeros(0, int), np.zeros(0)
+    dominated = np.array([bool(np.any(np.all(L <= row, axis=1) & np.any(L < row, axis=1)))
+                          for row in L])
+    front = np.flatnonzero(~dominated)
+    F = L[front]
+    span = F.max(axis=0) - F.min(axis=0)
+    scaled = (F - F.min(axis=0)) / np.where(span > 0, span, 1.0)
+    return front, np.linalg.norm(scaled, axis=1)
+
+
+def _pareto_report(
+    study: optuna.Study, domains: list[str], *, storage: optuna.storages.BaseStorage | None,
+    sampler: str, max_clusters: int, against: Sequence[str],
+) -> StudyReport:
+    """The report of a pareto study (one objective per validation set, all minimised): its
+    front, closest to the ideal point first, with the references of the closest one."""
+    if any(d != optuna.study.StudyDirection.MINIMIZE for d in study.directions):
+        raise ValueError(f"study {study.study_name!r} maximises an objective: a pareto report "
+                         "reads every objective as a loss, lower is better")
+    objectives = list(study.metric_names or [f"objective {i}" for i in
+                                               range(len(study.directions))])
+    trials = study.get_trials(deepcopy=False)
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE and t.values
+                       and MIXTURE_ATTR in t.user_attrs
+                       and all(math.isfinite(v) for v in t.values)), key=lambda t: t.number)
+    L = np.array([t.values for t in complete], float).reshape(len(complete), len(objectives))
+    front, distance = pareto_front(L)
+    order = np.argsort(distance, kind="stable")
+    good = [trial_row(complete[front[i]], domains, float(distance[i])) for i in order]
+    for row, i in zip(good, order):  # the values are the losses: keep them by objective
+        if not row.losses:
+            row.losses.update(zip(objectives, map(float, L[front[i]])))
+
+    def count(state: TrialState) -> int:
+        return sum(t.state == state for t in trials)
+
+    report = StudyReport(
+        study_name=study.study_name, sampler=sampler, criterion="pareto", domains=domains,
+        minimise=True, n_complete=len(complete), n_pruned=count(TrialState.PRUNED),
+        n_failed=count(TrialState.FAIL), n_running=count(TrialState.RUNNING),
+        history=[trial_row(t, domains, math.nan) for t in complete], good=good,
+        clusters=None, top_rows=len(good), objectives=objectives,
+        ideal={o: float(v) for o, v in zip(objectives, L[front].min(axis=0))} if good else {},
+        notes=["no model-based recommendation or domain utility: a pareto study has no single "
+               "value to rank mixtures by; the front is its answer, and the mixture closest to "
+               "the ideal point its compromise"] if good else [],
+    )
+    if len(good) >= 2:
+        W = np.array([[r.weights[d] for d in domains] for r in good])
+        report.clusters = cluster_mixtures(W, np.array([r.value for r in good]),
+                                           max_clusters=max_clusters, minimise=True)
+    if good and storage is not None:
+        report.references = find_references(study, storage, domains, against)
     return report
 
 

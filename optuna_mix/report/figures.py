@@ -6,6 +6,8 @@
 | ``top-mixtures-by-cluster`` | the good mixtures' weights (parallel coordinates) by cluster  |
 | ``per-domain-losses``     | the best mixture's per-domain loss against the references       |
 | ``domain-utility``        | the GP's predicted change of the criterion per domain step      |
+| ``pareto-front``          | a pareto study: every trial's losses, the front coloured by its |
+|                           | distance to the ideal point                                     |
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def top_mixtures_by_cluster(report: StudyReport) -> go.Figure:
         else [[0, _colour(labels[0])], [1, _colour(labels[0])]]
     dimensions = [{"label": d, "values": [r.weights[d] for r in rows], "range": [0, 1]}
                   for d in report.domains]
-    dimensions.append({"label": report.criterion, "values": [r.value for r in rows]})
+    dimensions.append({"label": "distance to the ideal point" if report.pareto
+                       else report.criterion, "values": [r.value for r in rows]})
     figure = go.Figure(go.Parcoords(
         line={"color": ids, "colorscale": scale, "cmin": 0, "cmax": n},
         dimensions=dimensions,
@@ -126,6 +129,27 @@ def domain_utility(report: StudyReport) -> go.Figure:
     return figure
 
 
+def pareto_front(report: StudyReport) -> go.Figure:
+    """Every complete trial as a line across the validation sets' losses; the front's lines
+    coloured by their distance to the ideal point, the dominated trials grey."""
+    on_front = {r.number: r.value for r in report.good}
+    rows = sorted(report.history, key=lambda r: r.number in on_front)  # the front drawn last
+    colour = [on_front.get(r.number, -1.0) for r in rows]
+    top = max([*on_front.values(), 1e-9])
+    dimensions = [{"label": o, "values": [r.losses.get(o) for r in rows]}
+                  for o in report.objectives]
+    figure = go.Figure(go.Parcoords(
+        line={"color": colour, "cmin": -top / 4, "cmax": top, "showscale": True,
+              "colorscale": [[0, REST_COLOUR], [0.19, REST_COLOUR], [0.2, "#1f77b4"],
+                             [1, "#d62728"]],
+              "colorbar": {"title": "distance to the ideal point"}},
+        dimensions=dimensions,
+    ))
+    figure.update_layout(title=f"Pareto front: {len(on_front)} of {len(rows)} trials no other "
+                         "beats on every validation set (grey: dominated)")
+    return figure
+
+
 FIGURES: dict[str, Callable[[StudyReport], go.Figure]] = {
     "history-by-cluster": history_by_cluster,
     "top-mixtures-by-cluster": top_mixtures_by_cluster,
@@ -138,6 +162,12 @@ def figures(report: StudyReport) -> dict[str, go.Figure]:
     """The figures this report has data for, by their dashboard id."""
     if report.best is None:
         return {}
+    if report.pareto:
+        out = {"pareto-front": pareto_front(report),
+               "per-domain-losses": per_domain_losses(report)}
+        if report.clusters is not None:
+            out["top-mixtures-by-cluster"] = top_mixtures_by_cluster(report)
+        return out
     skip = {"domain-utility"} | (set() if report.best.losses else {"per-domain-losses"})
     out = {name: make(report) for name, make in FIGURES.items() if name not in skip}
     if report.utility:

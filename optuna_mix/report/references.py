@@ -40,6 +40,12 @@ def _minimises(study: optuna.Study) -> bool:
     return study.directions[0] == optuna.study.StudyDirection.MINIMIZE
 
 
+def _value(trial: FrozenTrial) -> float:
+    """The trial's value; NaN for a pareto study's trial (one value per validation set: its
+    losses, which are what a reference is compared by)."""
+    return float(trial.values[0]) if len(trial.values) == 1 else math.nan
+
+
 def _has_losses(trial: FrozenTrial) -> bool:
     losses = trial.user_attrs.get(LOSSES_ATTR)
     return isinstance(losses, dict) and bool(losses)
@@ -49,13 +55,13 @@ def _best(trials: list[FrozenTrial], minimise: bool) -> FrozenTrial | None:
     ok = [t for t in trials if _has_losses(t)]
     if not ok:
         return None
-    return min(ok, key=lambda t: t.value if minimise else -t.value)
+    return min(ok, key=lambda t: _value(t) if minimise else -_value(t))
 
 
 def _reference(label: str, source: str, trial: FrozenTrial, domains: Sequence[str]) -> Reference:
     weights = trial.user_attrs.get(MIXTURE_ATTR, {})
     return Reference(
-        label, source, trial.number, float(trial.value),
+        label, source, trial.number, _value(trial),
         {d: float(weights.get(d, math.nan)) for d in domains},
         {k: float(v) for k, v in trial.user_attrs[LOSSES_ATTR].items()},
     )
@@ -74,13 +80,13 @@ def _mean_reference(
     weights = first.user_attrs.get(MIXTURE_ATTR, {})
     if len(ok) > 1:
         label = f"{label} (mean of {len(ok)} trials)"
-    return Reference(label, source, first.number, float(np.mean([t.value for t in ok])),
+    return Reference(label, source, first.number, float(np.mean([_value(t) for t in ok])),
                      {d: float(weights.get(d, math.nan)) for d in domains}, losses)
 
 
 def _complete(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None and math.isfinite(t.value)]
+            if t.values and all(math.isfinite(v) for v in t.values)]
 
 
 def _comparable(other: optuna.Study, name: str, study: optuna.Study,
@@ -88,7 +94,7 @@ def _comparable(other: optuna.Study, name: str, study: optuna.Study,
     """Why ``other`` cannot be a reference of ``study`` (None when it can)."""
     if len(other.directions) != 1:
         return f"study {name!r} has several objectives"
-    if other.directions[0] != study.directions[0]:
+    if len(study.directions) == 1 and other.directions[0] != study.directions[0]:
         return f"study {name!r} has the other direction"
     for t in _complete(other):
         weights = t.user_attrs.get(MIXTURE_ATTR)
@@ -112,11 +118,9 @@ def find_references(
     evaluations, so that the luck of one noisy repeat does not decide a comparison; a
     searching study counts by its best trial. ValueError, naming the study, for an
     ``against`` study that is not in the storage, has several objectives, the other
-    direction, other domains, or no complete trial with per-domain losses.
+    direction, other domains, or no complete trial with per-domain losses. A pareto study
+    (several objectives) has references too: they are compared by their losses.
     """
-    if len(study.directions) != 1:
-        return []
-    minimise = _minimises(study)
     found: list[Reference] = []
     k = len(domains)
     uniform = [t for t in _complete(study)
@@ -145,7 +149,7 @@ def find_references(
             if _comparable(other, sibling, study, domains) is not None:
                 continue
             if approach == "sobol":
-                best = _best(_complete(other), minimise)
+                best = _best(_complete(other), _minimises(other))
                 ref = _reference("best sobol trial", f"study {sibling!r}", best, domains) \
                     if best is not None else None
             else:
@@ -158,7 +162,7 @@ def find_references(
         other = optuna.load_study(study_name=name, storage=storage)
         if (why := _comparable(other, name, study, domains)) is not None:
             raise ValueError(f"--against: {why}")
-        best = _best(_complete(other), minimise)
+        best = _best(_complete(other), _minimises(other))
         if best is None:
             raise ValueError(f"--against: study {name!r} has no complete trial with losses")
         found.append(_reference(f"study {name!r}", f"study {name!r}", best, domains))

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from optuna_mix.report.data import StudyReport
 from optuna_mix.utility import CRITERION_WORDS
 
+TRADE_LINES = 10  # a pareto front's mixtures whose trades are spelled out, the closest first
+
 
 @dataclass
 class Section:
@@ -38,18 +40,22 @@ def sections(report: StudyReport) -> list[Section]:
     if best is None:
         out[0].lines.append("no complete trial yet")
         return out
-    out.append(Section(
-        "top mixtures (weights)", header=["trial", "value", *d],
-        rows=[[str(r.number), f"{r.value:.4f}", *(f"{r.weights[x]:.3f}" for x in d)]
-              for r in report.top],
-    ))
+    if report.pareto:
+        out += _front_sections(report)
+    else:
+        out.append(Section(
+            "top mixtures (weights)", header=["trial", "value", *d],
+            rows=[[str(r.number), f"{r.value:.4f}", *(f"{r.weights[x]:.3f}" for x in d)]
+                  for r in report.top],
+        ))
     names = list(best.losses) or d
-    loss_rows = [[f"best trial #{best.number}", *(f"{best.losses.get(n, float('nan')):.4f}"
-                                                   for n in names)]]
+    which = "closest to the ideal point" if report.pareto else "best trial"
+    loss_rows = [[f"{which} #{best.number}", *(f"{best.losses.get(n, float('nan')):.4f}"
+                                               for n in names)]]
     for ref in report.references:
         loss_rows.append([f"{ref.label} (#{ref.trial_number}, {ref.source})",
                           *(f"{ref.losses.get(n, float('nan')):.4f}" for n in names)])
-    comparison = Section(f"per-domain validation loss of the best trial (#{best.number})",
+    comparison = Section(f"per-domain validation loss of the {which} (#{best.number})",
                          header=["", *names], rows=loss_rows)
     for ref in report.references:
         gain = report.improvement_over(ref)
@@ -107,6 +113,43 @@ def sections(report: StudyReport) -> list[Section]:
         out.append(headline)
     out += [Section("note", [n]) for n in report.notes]
     return out
+
+
+def _front_sections(report: StudyReport) -> list[Section]:
+    """A pareto study's front: each mixture's losses, what it trades against the compromise
+    (the mixture closest to the ideal point), and the front's weights."""
+    objectives, front = report.objectives, report.good
+    best = front[0]
+    losses = Section(
+        f"pareto front: {len(front)} mixture{'s' if len(front) != 1 else ''} no other beats on "
+        f"every validation set (of {report.n_complete} complete)",
+        ["ideal point (each set's lowest loss on the front): "
+         + ", ".join(f"{o} {report.ideal[o]:.4f}" for o in objectives),
+         f"closest to it: trial #{best.number} (distance {best.value:.3f}, in units of the "
+         "front's range per set)"],
+        header=["trial", "distance", *objectives, "lowest of the front on"],
+    )
+    lowest = {o: min(front, key=lambda r: r.losses[o]).number for o in objectives}
+    for r in front:
+        mine = [o for o in objectives if lowest[o] == r.number]
+        losses.rows.append([str(r.number), f"{r.value:.3f}",
+                            *(f"{r.losses[o]:.4f}" for o in objectives), ", ".join(mine) or "-"])
+        if r is best or len(losses.lines) >= 2 + TRADE_LINES:
+            continue
+        better = [o for o in objectives if r.losses[o] < best.losses[o]]
+        worse = [o for o in objectives if r.losses[o] > best.losses[o]]
+        losses.lines.append(
+            f"#{r.number} against #{best.number}: better on "
+            + (", ".join(f"{o} ({r.losses[o] - best.losses[o]:+.4f})" for o in better) or "none")
+            + "; worse on "
+            + (", ".join(f"{o} ({r.losses[o] - best.losses[o]:+.4f})" for o in worse) or "none"))
+    if len(front) - 1 > TRADE_LINES:
+        losses.lines.append(f"(the trades of the {len(front) - 1 - TRADE_LINES} mixtures "
+                            "farther from the ideal point: in the table)")
+    weights = Section("pareto front (weights)", header=["trial", *report.domains],
+                      rows=[[str(r.number), *(f"{r.weights[x]:.3f}" for x in report.domains)]
+                            for r in front])
+    return [losses, weights]
 
 
 def markdown(report: StudyReport) -> str:

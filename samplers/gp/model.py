@@ -276,6 +276,21 @@ def training_data(
     return X, sign * values, trials, None
 
 
+def pareto_data(study: Study, space: EncodedSpace
+                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A multi-objective study's completed trials with every modelled parameter: X (n, d),
+    their values Y (n, m) as they are (each objective's own direction is the acquisition's
+    business), and the objectives' names (the study's metric names, else "objective i")."""
+    m = len(study.directions)
+    objectives = list(study.metric_names or [f"objective {i}" for i in range(m)])
+    trials = [t for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.values is not None and space.has_all(t.params)]
+    if not trials:
+        return np.zeros((0, space.dim)), np.zeros((0, m)), objectives
+    X = np.array([space.encode(t.params) for t in trials])
+    return X, clean_targets(np.array([t.values for t in trials], float)), objectives
+
+
 @dataclass(frozen=True)
 class FitCache:
     """One model's last fit: what the next warm-starts from and the refit schedule reads."""

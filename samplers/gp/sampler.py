@@ -43,6 +43,7 @@ from optuna_mix.samplers.gp.acquisition import (
     hold,
     maximise_mean,
     propose,
+    propose_pareto,
     size_per_cost,
     thompson,
 )
@@ -58,6 +59,7 @@ from optuna_mix.samplers.gp.model import (
     Composite,
     GPFitter,
     fit_key,
+    pareto_data,
     training_data,
 )
 from optuna_mix.samplers.gp.pending import (
@@ -249,11 +251,9 @@ class SimplexGPSampler(MixtureSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
-        if study._is_multi_objective():
-            self.warn_once("a multi-objective study has no single value to model; proposing "
-                           "Sobol points for the mixtures (the rest: the independent sampler)")
-            return super().sample_relative(study, trial, search_space)
         space = self._space(study, search_space)
+        if study._is_multi_objective():
+            return self._sample_pareto(study, trial, search_space, space)
         X, y, trials, composite = training_data(study, space, self._losses_attr)
         if len(y) == 0 or len(y) < self._n_startup_trials:
             params = super().sample_relative(study, trial, search_space)
@@ -307,6 +307,45 @@ class SimplexGPSampler(MixtureSampler):
         params = space.decode(x)
         store_proposal(study, trial, space, params)
         # a proposal stored before (e.g. by an earlier call for this trial) wins: one point
+        for block in space.mixture_blocks:
+            assert block.mixture is not None
+            params.update(self._mixture_params(study, trial, block.mixture))
+        return {n: params[n] for n in search_space if n in params}
+
+    def _sample_pareto(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution],
+        space: EncodedSpace,
+    ) -> dict[str, Any]:
+        """A multi-objective study's proposal: one GP per objective (the trials' values,
+        with the law prior where the objectives are the mixture's domains' losses), and
+        qLogNParEGO of a scalarisation drawn for this trial (:func:`.acquisition.propose_pareto`)."""
+        if space.scale_blocks:
+            raise ValueError("SimplexGPSampler: a multi-objective study with a scale parameter "
+                             "is not supported (the losses at other sizes are not comparable "
+                             "on one front)")
+        X, Y, objectives = pareto_data(study, space)
+        if len(Y) == 0 or len(Y) < self._n_startup_trials:
+            return super().sample_relative(study, trial, search_space)
+        signs = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0
+                          for d in study.directions])
+        mixture_domains = [list(b.mixture.domains) for b in space.mixture_blocks
+                           if b.mixture is not None]
+        # the law reads output i as domain i's loss: only where the objectives say so
+        with_law = (len(mixture_domains) == 1 and objectives == mixture_domains[0]
+                    and bool(np.all(signs < 0)))
+        rng = np.random.default_rng([self._base_seed, trial.number])
+        weights = rng.dirichlet(np.ones(len(signs)))  # this proposal's scalarisation
+        with _one_thread(), _torch_seeded(rng):
+            gp = self._fit(study, space, X, Y, with_law=with_law)
+            wait_for_earlier_proposals(study, trial, space)
+            X_pending = pending_points(study, trial, space)
+            x = propose_pareto(ConditionedGP(gp), space, X, X_pending, rng, weights, signs,
+                               n_raw=self._n_raw, n_restarts=self._n_restarts,
+                               mc_samples=self._mc_samples)
+        how = "qlognparego (weights " + ", ".join(f"{w:.3f}" for w in weights) + ")"
+        study._storage.set_trial_system_attr(trial._trial_id, ACQUISITION_ATTR, how)
+        params = space.decode(x)
+        store_proposal(study, trial, space, params)
         for block in space.mixture_blocks:
             assert block.mixture is not None
             params.update(self._mixture_params(study, trial, block.mixture))

@@ -40,6 +40,7 @@ CASES: dict[str, tuple[str, dict[str, Any], int]] = {
     "regmix": ("regmix", {"n_startup_trials": 6, "n_candidates": 4000}, 9),
     "tpe": ("tpe", {"n_startup_trials": 4}, 8),
     "random": ("random", {}, 4),
+    "nsga2": ("nsga2", {"population_size": 4}, 8),  # two generations bred from the first
 }
 VALUES_ONLY_GP_TRIALS = 10
 
