@@ -14,7 +14,9 @@ losses of the evaluated mixtures, so that a sampler is not credited with lucky n
 - the table gives the **gap**: the hypervolume of the 4096 Sobol mixtures' front minus the
   run's (lower is better; a run can beat that dense front, giving a gap below 0).
 
-Samplers: ``gp`` (SimplexGPSampler: a GP per validation set, qLogNParEGO), ``sobol``
+Samplers: ``gp`` (SimplexGPSampler: a GP per validation set, qLogNEI of a random hypervolume
+scalarisation per trial, after 16 Sobol start-up trials), ``gp-chebyshev`` (the same with
+ParEGO's Chebyshev scalarisation), ``gp-startup4`` (4 start-up trials), ``sobol``
 (SobolMixtureSampler), and Optuna's ``nsga2`` (NSGAIISampler, default population 50),
 ``nsga2-p8`` (population 8, so that it breeds within the budget), ``tpe`` (TPESampler) and
 ``optuna-gp`` (GPSampler, its multi-objective LogEHVI), the last four through
@@ -37,7 +39,7 @@ import numpy as np
 
 CHECKPOINTS = (16, 32)
 FAMILIES = ("powerlaw", "dml", "relu", "interaction", "heldout")
-SAMPLERS = ("gp", "sobol", "nsga2", "nsga2-p8", "tpe", "optuna-gp")
+SAMPLERS = ("gp", "gp-chebyshev", "gp-startup4", "sobol", "nsga2", "nsga2-p8", "tpe", "optuna-gp")
 DENSE_MIXTURES = 4096  # Sobol mixtures that fix each loss's range and the dense front
 MC_POINTS = 65536  # quasi-MC points of the hypervolume's box
 REFERENCE = 1.1  # the reference point, in scaled losses
@@ -80,6 +82,10 @@ def _sampler(name: str, seed: int):
 
     if name == "gp":
         return SimplexGPSampler(seed=seed)
+    if name == "gp-chebyshev":
+        return SimplexGPSampler(seed=seed, pareto_scalarisation="chebyshev")
+    if name == "gp-startup4":
+        return SimplexGPSampler(seed=seed, pareto_startup_trials=4)
     if name == "sobol":
         return SobolMixtureSampler(seed=seed)
     if name == "nsga2":

@@ -64,7 +64,7 @@ def test_pareto_front_keeps_the_non_dominated_rows_with_their_distance_to_the_id
 @pytest.mark.parametrize("sampler", ["sobol", "gp"])
 def test_a_pareto_trial_has_its_losses_as_values_in_the_config_order(sqlite_url, sampler):
     study = _run(sqlite_url, _raw(study={"n_trials": 7},
-                                  sampler={"name": sampler, **({"n_startup_trials": 4}
+                                  sampler={"name": sampler, **({"pareto_startup_trials": 4}
                                                                if sampler == "gp" else {})}))
     assert study.metric_names == DOMAINS
     assert study.directions == [optuna.study.StudyDirection.MINIMIZE] * len(DOMAINS)
@@ -77,7 +77,8 @@ def test_a_pareto_trial_has_its_losses_as_values_in_the_config_order(sqlite_url,
         assert sum(t.user_attrs["mix"].values()) == pytest.approx(1.0)
     if sampler == "gp":
         how = [t.system_attrs.get("optuna_mix:gp:acquisition", "") for t in done[4:]]
-        assert all(h.startswith("qlognparego (weights ") for h in how), how
+        assert all(h.startswith("qlognei of a hypervolume scalarisation (weights ")
+                   for h in how), how
 
 
 def test_the_gp_proposes_apart_from_a_running_trial_in_a_plain_optuna_study():
@@ -89,7 +90,7 @@ def test_the_gp_proposes_apart_from_a_running_trial_in_a_plain_optuna_study():
 
     surface = make_surface("dml", 4, seed=1)
     study = optuna.create_study(directions=["minimize"] * 4,
-                                sampler=SimplexGPSampler(seed=0, n_startup_trials=4))
+                                sampler=SimplexGPSampler(seed=0, pareto_startup_trials=4))
 
     def objective(trial):
         w = np.array(list(suggest_mixture(trial, [f"d{i}" for i in range(4)]).values()))
@@ -138,7 +139,7 @@ def test_joining_a_pareto_study_with_a_single_objective_config_is_refused(sqlite
 def test_the_cli_runs_a_pareto_surface_study_and_reports_its_front(in_tmp):
     config = in_tmp / "pareto.toml"
     config.write_text(SURFACE.read_text().replace("n_trials = 32", "n_trials = 10")
-                      .replace('name = "gp"', 'name = "gp"\nn_startup_trials = 5'))
+                      .replace('name = "gp"', 'name = "gp"\npareto_startup_trials = 5'))
     runner = CliRunner()
     assert runner.invoke(cli, ["study", "create", "--config", str(config)]).exit_code == 0
     run = runner.invoke(cli, ["study", "optimize", "--study-name", "surface-pareto5",
@@ -212,3 +213,22 @@ def test_a_pareto_study_on_the_embedded_corpus_runs_from_the_cli(in_tmp):
     assert all(t.values == [t.user_attrs["losses"][d] for d in DOMAINS] for t in done)
     report = runner.invoke(cli, ["study", "report", "--study-name", "demo"])
     assert report.exit_code == 0 and "pareto front:" in report.output, report.output
+
+
+def test_the_gp_starts_a_pareto_study_with_its_own_sobol_design():
+    """16 start-up trials by default (the front's extent first), whatever n_startup_trials
+    says for one objective; a negative count is refused."""
+    from optuna_mix import suggest_mixture
+    from optuna_mix.samplers import SimplexGPSampler, SobolMixtureSampler
+
+    names = [f"d{i}" for i in range(3)]
+
+    def run(sampler) -> list[list[float]]:
+        study = optuna.create_study(directions=["minimize"] * 3, sampler=sampler)
+        study.optimize(lambda t: list(suggest_mixture(t, names).values()), n_trials=6)
+        assert not any("optuna_mix:gp:acquisition" in t.system_attrs for t in study.trials)
+        return [list(t.user_attrs["mix"].values()) for t in study.trials]
+
+    assert run(SimplexGPSampler(seed=2, n_startup_trials=1)) == run(SobolMixtureSampler(seed=2))
+    with pytest.raises(ValueError, match="pareto_startup_trials must be >= 0"):
+        SimplexGPSampler(pareto_startup_trials=-1)

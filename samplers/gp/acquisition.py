@@ -6,8 +6,8 @@ constraint held exactly: raw candidates (:mod:`.candidates`) around the trials w
 posterior mean, two rounds of shrinking local moves around the best, every point snapped
 back onto the space; ``n_restarts > 0`` adds an SLSQP refinement under
 ``sum(w) = 1, 0 <= w <= 1`` (:func:`refine`). :func:`maximise_mean` searches the same way for
-the highest posterior mean (``recommend(among="all")``), :func:`propose_pareto` for
-qLogNParEGO (a multi-objective study: one random scalarisation of the outputs per proposal).
+the highest posterior mean (``recommend(among="all")``), :func:`propose_pareto` for a
+multi-objective study (qLogNEI of one random scalarisation of the outputs per proposal).
 Why these settings: docs/benchmarks/gp-variants.md,
 "Acquisition" and "The acquisition search, by benchmark".
 """
@@ -23,6 +23,7 @@ import torch
 from botorch.acquisition.analytic import PosteriorMean
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.monte_carlo import qSimpleRegret
+from botorch.acquisition.objective import GenericMCObjective
 from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
 from botorch.acquisition.multi_objective.parego import qLogNParEGO
 from botorch.models.model import Model
@@ -55,6 +56,8 @@ N_ROUND_CENTRES = 4
 # least ROUND_MOVES_MIN
 ROUND_MOVES_PER = 16
 ROUND_MOVES_MIN = 8
+# the scalarisations of a multi-objective study's proposals (propose_pareto)
+PARETO_SCALARISATIONS = ("hypervolume", "chebyshev")
 # candidates per batched qLogNEI evaluation, about (bounds one call's memory)
 SCORE_BATCH = 512
 # the posterior-mean search: raw candidates, SLSQP starts and iterations (once per
@@ -162,45 +165,82 @@ def propose_pareto(
     X_train: np.ndarray,
     X_pending: np.ndarray | None,
     rng: np.random.Generator,
-    weights: np.ndarray,
     signs: np.ndarray,
     *,
+    scalarisation: str = "hypervolume",
     n_raw: int = N_RAW_SAMPLES,
     n_restarts: int = N_RESTARTS,
     mc_samples: int = MC_SAMPLES,
     maxiter: int = REFINE_MAXITER,
-) -> np.ndarray:
-    """The point x (d,) that maximises qLogNParEGO, the noisy expected improvement of one
-    augmented Chebyshev scalarisation (``weights`` (m,) on the simplex, one draw per
-    proposal) of the m outputs, each signed by ``signs`` (m,) to be maximised.
+) -> tuple[np.ndarray, np.ndarray]:
+    """The point x (d,) that maximises the noisy expected improvement (qLogNEI) of one random
+    scalarisation of the m outputs, each signed by ``signs`` (m,) to be maximised, and the
+    scalarisation's weights (m,), one draw per proposal.
 
-    Why ParEGO and not a hypervolume improvement: the box decomposition behind the
+    ``scalarisation="hypervolume"``: Golovin & Zhang's (2020) hypervolume scalarisation,
+    min_i (z_i / lambda_i)^m of the outputs z above a reference point, lambda uniform on the
+    positive unit sphere; its mean over lambda is the hypervolume, so the draws spread over
+    the whole front, to its ends. ``"chebyshev"``: ParEGO's (BoTorch's qLogNParEGO), whose
+    draws gather at compromise mixtures (docs/benchmarks/pareto.md). In both the outputs are
+    scaled by the range of the trials' posterior means.
+
+    Why a scalarisation and not a hypervolume improvement: the box decomposition behind the
     hypervolume grows exponentially with the objectives (five objectives, 32 points: 1,600
     exact boxes), and the noisy variant makes one per posterior sample of the front; qLogEHVI
-    on approximate boxes took 14 s per proposal at five objectives, 20 times ParEGO's
-    (docs/benchmarks/pareto.md, with the hypervolume each reaches).
+    on approximate boxes took 14 s per proposal at five objectives, 20 times a scalarisation's.
     """
+    if scalarisation not in PARETO_SCALARISATIONS:
+        raise ValueError(f"scalarisation must be one of {PARETO_SCALARISATIONS}, not "
+                         f"{scalarisation!r}")
     seed = int(rng.integers(2**31))
-    objective = WeightedMCMultiOutputObjective(torch.as_tensor(signs, dtype=DTYPE))
-    acqf = qLogNParEGO(
-        model=model,
-        X_baseline=torch.as_tensor(X_train, dtype=DTYPE),
-        scalarization_weights=torch.as_tensor(weights, dtype=DTYPE),
-        objective=objective,
-        sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
-        X_pending=_pending(X_pending),
-        prune_baseline=True,
-        cache_root=False,
-    )
+    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
+    signs_t = torch.as_tensor(signs, dtype=DTYPE)
+    X_base = torch.as_tensor(X_train, dtype=DTYPE)
+    if scalarisation == "chebyshev":
+        weights = rng.dirichlet(np.ones(len(signs)))
+        acqf = qLogNParEGO(
+            model=model, X_baseline=X_base, objective=WeightedMCMultiOutputObjective(signs_t),
+            scalarization_weights=torch.as_tensor(weights, dtype=DTYPE), sampler=sampler,
+            X_pending=_pending(X_pending), prune_baseline=True, cache_root=False,
+        )
+        scalarise = acqf.objective  # the Chebyshev scalarisation of the signed outputs
+    else:
+        weights = np.abs(rng.standard_normal(len(signs)))
+        weights /= np.linalg.norm(weights)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mean = model.posterior(X_base).mean * signs_t
+        scalarise = hypervolume_scalarisation(torch.as_tensor(weights, dtype=DTYPE), mean,
+                                              signs_t)
+        acqf = qLogNoisyExpectedImprovement(
+            model=model, objective=scalarise, X_baseline=X_base, sampler=sampler,
+            X_pending=_pending(X_pending), prune_baseline=True, cache_root=False,
+        )
     # the local moves start around the trials best by this proposal's scalarisation
-    scalarise = acqf.objective  # the Chebyshev scalarisation of the signed outputs
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mean = model.posterior(torch.as_tensor(X_train, dtype=DTYPE)).mean
-        value = scalarise(mean[None])[0].numpy()
+        value = scalarise(model.posterior(X_base).mean[None])[0].numpy()
     centres = X_train[np.argsort(-value)[:N_CENTRES]]
-    return search(acqf, space, centres, rng, n_raw=n_raw, n_restarts=n_restarts,
-                  maxiter=maxiter)
+    x = search(acqf, space, centres, rng, n_raw=n_raw, n_restarts=n_restarts, maxiter=maxiter)
+    return x, weights
+
+
+def hypervolume_scalarisation(weights: torch.Tensor, Y: torch.Tensor, signs: torch.Tensor
+                              ) -> GenericMCObjective:
+    """s(y) = min_i (max(0, z_i) / lambda_i)^m, z = (sign * y - r) / span: the outputs above
+    the reference point r (the lowest of ``Y``, the trials' signed posterior means (n, m),
+    less a tenth of their range ``span``), in units of that range; ``weights`` lambda (m,)
+    on the positive unit sphere."""
+    lo, hi = Y.min(dim=0).values, Y.max(dim=0).values
+    span = (hi - lo).clamp_min(1e-9)
+    ref = lo - 0.1 * span
+    m = Y.shape[-1]
+
+    def scalarise(samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+        z = ((samples * signs - ref) / span).clamp_min(0.0)
+        return (z / weights).amin(dim=-1) ** m
+
+    return GenericMCObjective(scalarise)
 
 
 def _pending(X_pending: np.ndarray | None) -> torch.Tensor | None:

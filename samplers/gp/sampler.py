@@ -40,6 +40,7 @@ from optuna_mix.samplers.gp.acquisition import (
     MC_SAMPLES,
     N_RAW_SAMPLES,
     N_RESTARTS,
+    PARETO_SCALARISATIONS,
     hold,
     maximise_mean,
     propose,
@@ -82,6 +83,10 @@ N_STARTUP_TRIALS = 4
 # c of the input warp w -> log(1 + w/c) / log(1 + 1/c): 0.02 was level, 0.2 and no warp
 # worse (docs/benchmarks/gp-variants.md, "Coordinates and the warp")
 WARP = 0.05
+# a multi-objective study's Sobol start-up: the front's extent is what its hypervolume counts,
+# and a model of m losses from 4 trials pulled the proposals into one region; 16 gave a lower
+# median hypervolume gap at 32 trials than 4 (docs/benchmarks/pareto.md)
+N_STARTUP_TRIALS_PARETO = 16
 # off: a Thompson draw after 3 or 6 trials without a better value changed the k = 5 grid's
 # regret by less than its spread, the worst runs included (docs/benchmarks/gp-variants.md,
 # "A Thompson draw when stalled")
@@ -167,6 +172,11 @@ class SimplexGPSampler(MixtureSampler):
             that teaches most about it per unit of compute (where the trial's size is not
             pinned); :meth:`recommend` and :meth:`predict` answer for it by default. None: the
             largest size trials may train at.
+        pareto_scalarisation: a multi-objective study's proposals maximise qLogNEI of one
+            random scalarisation of the objectives each: ``"hypervolume"`` (Golovin & Zhang's:
+            the draws spread to the ends of the front) or ``"chebyshev"`` (ParEGO's).
+        pareto_startup_trials: a multi-objective study's start-up trials (Sobol-on-simplex
+            points, as ``n_startup_trials`` for one objective).
         independent_sampler: sampler for parameters outside the relative search space
             (default: Random with ``seed``).
     """
@@ -185,6 +195,8 @@ class SimplexGPSampler(MixtureSampler):
         prior_mean: str = "law",
         stall_trials: int | None = STALL_TRIALS,
         target_scale: float | None = None,
+        pareto_scalarisation: str = "hypervolume",
+        pareto_startup_trials: int = N_STARTUP_TRIALS_PARETO,
         independent_sampler: BaseSampler | None = None,
     ) -> None:
         if coordinates not in COORDINATES:
@@ -203,6 +215,13 @@ class SimplexGPSampler(MixtureSampler):
             raise ValueError(f"prior_mean must be one of {PRIOR_MEANS}, not {prior_mean!r}")
         if stall_trials is not None and stall_trials < 1:
             raise ValueError(f"stall_trials must be >= 1 or None, got {stall_trials}")
+        if pareto_scalarisation not in PARETO_SCALARISATIONS:
+            raise ValueError(f"pareto_scalarisation must be one of {PARETO_SCALARISATIONS}, "
+                             f"not {pareto_scalarisation!r}")
+        self._pareto_scalarisation = pareto_scalarisation
+        if pareto_startup_trials < 0:
+            raise ValueError(f"pareto_startup_trials must be >= 0, got {pareto_startup_trials}")
+        self._pareto_startup = int(pareto_startup_trials)
         self._losses_attr = losses_attr
         self._prior_mean = prior_mean
         self._stall_trials = stall_trials
@@ -303,6 +322,13 @@ class SimplexGPSampler(MixtureSampler):
                 x, size = self._size_to_train(study, trial, model, space, x, composite,
                                               n_completed=len(y))
                 how += f"; for size {aim:g}, trained at {size:g}"
+        return self._proposed(study, trial, search_space, space, x, how)
+
+    def _proposed(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution],
+        space: EncodedSpace, x: np.ndarray, how: str,
+    ) -> dict[str, Any]:
+        """The parameters of point ``x``, stored as the trial's proposal with ``how``."""
         study._storage.set_trial_system_attr(trial._trial_id, ACQUISITION_ATTR, how)
         params = space.decode(x)
         store_proposal(study, trial, space, params)
@@ -318,13 +344,13 @@ class SimplexGPSampler(MixtureSampler):
     ) -> dict[str, Any]:
         """A multi-objective study's proposal: one GP per objective (the trials' values,
         with the law prior where the objectives are the mixture's domains' losses), and
-        qLogNParEGO of a scalarisation drawn for this trial (:func:`.acquisition.propose_pareto`)."""
+        qLogNEI of a scalarisation drawn for this trial (:func:`.acquisition.propose_pareto`)."""
         if space.scale_blocks:
             raise ValueError("SimplexGPSampler: a multi-objective study with a scale parameter "
                              "is not supported (the losses at other sizes are not comparable "
                              "on one front)")
         X, Y, objectives = pareto_data(study, space)
-        if len(Y) == 0 or len(Y) < self._n_startup_trials:
+        if len(Y) == 0 or len(Y) < self._pareto_startup:
             return super().sample_relative(study, trial, search_space)
         signs = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0
                           for d in study.directions])
@@ -334,22 +360,17 @@ class SimplexGPSampler(MixtureSampler):
         with_law = (len(mixture_domains) == 1 and objectives == mixture_domains[0]
                     and bool(np.all(signs < 0)))
         rng = np.random.default_rng([self._base_seed, trial.number])
-        weights = rng.dirichlet(np.ones(len(signs)))  # this proposal's scalarisation
         with _one_thread(), _torch_seeded(rng):
             gp = self._fit(study, space, X, Y, with_law=with_law)
             wait_for_earlier_proposals(study, trial, space)
             X_pending = pending_points(study, trial, space)
-            x = propose_pareto(ConditionedGP(gp), space, X, X_pending, rng, weights, signs,
-                               n_raw=self._n_raw, n_restarts=self._n_restarts,
-                               mc_samples=self._mc_samples)
-        how = "qlognparego (weights " + ", ".join(f"{w:.3f}" for w in weights) + ")"
-        study._storage.set_trial_system_attr(trial._trial_id, ACQUISITION_ATTR, how)
-        params = space.decode(x)
-        store_proposal(study, trial, space, params)
-        for block in space.mixture_blocks:
-            assert block.mixture is not None
-            params.update(self._mixture_params(study, trial, block.mixture))
-        return {n: params[n] for n in search_space if n in params}
+            x, weights = propose_pareto(
+                ConditionedGP(gp), space, X, X_pending, rng, signs,
+                scalarisation=self._pareto_scalarisation, n_raw=self._n_raw,
+                n_restarts=self._n_restarts, mc_samples=self._mc_samples)
+        how = (f"qlognei of a {self._pareto_scalarisation} scalarisation (weights "
+               + ", ".join(f"{w:.3f}" for w in weights) + ")")
+        return self._proposed(study, trial, search_space, space, x, how)
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str,
