@@ -265,3 +265,34 @@ def test_a_study_of_several_sizes_ranks_one_size_and_recommends_for_the_target(t
     assert "the GP's recommendation for l:" in markdown(report)
     unaware = build_report(mix.study, config.domain_names)  # no scales: every trial ranked
     assert unaware.ranked_at is None and unaware.pick.at is None
+
+
+def test_a_study_without_a_uniform_trial_is_compared_with_uniform_as_the_gp_predicts_it(
+        gp_study):
+    """Better everywhere? answered for every study that keeps its losses: with the GP's
+    prediction of uniform's per-domain losses, said to be one, where no trial trained it."""
+    mix, storage, _ = gp_study
+    report = build_report(mix.study, DOMAINS, storage=storage, sampler="gp")
+    (predicted,) = [r for r in report.references if r.trial_number < 0]
+    assert predicted.label == "uniform, predicted" and set(predicted.losses) == set(DOMAINS)
+    assert predicted.weights == {d: pytest.approx(0.2) for d in DOMAINS}
+    assert all(s > 0 for s in predicted.stds.values())
+    truth = make_surface("powerlaw", DOMAINS, seed=0).losses(np.full(5, 0.2))
+    error = np.array([predicted.losses[d] for d in DOMAINS]) - truth
+    assert np.all(np.abs(error) < 4 * np.array([predicted.stds[d] for d in DOMAINS]) + 0.02)
+    text = markdown(report)
+    assert "better than uniform, predicted on" in text and "no trial trained it" in text
+    assert "uniform, predicted (no uniform trial: the report's GP)" in text
+
+
+def test_a_measured_uniform_trial_leaves_no_room_for_a_predicted_one(tmp_path):
+    from optuna_mix.samplers import UniformMixtureSampler
+
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    storage = open_storage(url)
+    mix = create_mix_study(parse_config(_config("u", "sobol", 8)), storage)
+    optimize(mix, show_progress=False)
+    mix.study.sampler = UniformMixtureSampler()
+    optimize(mix, n_trials=1, show_progress=False)
+    labels = [r.label for r in build_report(mix.study, DOMAINS, storage=storage).references]
+    assert labels == ["uniform"]

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_mix.attrs import LOSSES_ATTR, MIXTURE_ATTR
 from optuna_mix.clusters import ClusterResult, cluster_mixtures
-from optuna_mix.report.references import Reference, find_references
+from optuna_mix.report.references import PREDICTED_UNIFORM, Reference, find_references
 from optuna_mix.scale import PRESET_ATTR, PresetScales
 from optuna_mix.utility import DEFAULT_STEP, domain_utility, improved_over
 
@@ -300,6 +300,26 @@ def _pareto_report(
     return report
 
 
+def _add_predicted_uniform(report: StudyReport, model: Any, study: optuna.Study) -> None:
+    """Where no trial trained the uniform mixture, the GP's prediction of its per-domain
+    losses as a reference, so that "better than uniform on N of k domains" is answered for
+    every study that keeps its losses (said to be a prediction, with its std)."""
+    if any(r.label.startswith("uniform") for r in report.references) or not report.best \
+            or not report.best.losses:
+        return
+    k = len(report.domains)
+    uniform = {d: 1.0 / k for d in report.domains}
+    try:
+        (predicted,) = model.predict_losses(study, [uniform])
+    except ValueError:
+        return  # the values only: no per-domain losses to predict
+    if set(predicted) != set(report.best.losses):
+        return
+    report.references.append(Reference(
+        PREDICTED_UNIFORM, "no uniform trial: the report's GP", -1, math.nan, uniform,
+        {o: m for o, (m, _) in predicted.items()}, {o: s for o, (_, s) in predicted.items()}))
+
+
 def _ranked_preset(complete: Sequence[FrozenTrial],
                    scales: PresetScales | None) -> tuple[str | None, list[str]]:
     """The preset whose trials a scale-aware report ranks (None: one size), with a note."""
@@ -359,6 +379,8 @@ def _add_model(report: StudyReport, study: optuna.Study,
             else "trial values"
         report.utility = domain_utility(model, study, report.pick.weights,
                                         step=report.utility_step)
+        if not aware:
+            _add_predicted_uniform(report, model, study)
     except Exception as e:  # a model that cannot be fitted never fails the report
         report.notes.append(f"no model-based recommendation or domain utility: "
                             f"{type(e).__name__}: {e}")

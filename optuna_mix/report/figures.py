@@ -98,8 +98,9 @@ def per_domain_losses(report: StudyReport) -> go.Figure:
     figure.add_trace(go.Bar(name=f"best trial #{report.best.number}", x=names,
                             y=[report.best.losses[d] for d in names]))
     for ref in report.references:
-        figure.add_trace(go.Bar(name=f"{ref.label} (#{ref.trial_number})", x=names,
-                                y=[ref.losses.get(d) for d in names]))
+        figure.add_trace(go.Bar(name=ref.tag, x=names, y=[ref.losses.get(d) for d in names],
+                                error_y={"type": "data", "array": [ref.stds.get(d) for d in names]}
+                                if ref.stds else None))
     against = ", ".join(r.label for r in report.references) or "no reference found"
     figure.update_layout(
         barmode="group", yaxis_title="validation loss",

@@ -30,10 +30,21 @@ SIBLING = re.compile(r"^(?P<prefix>.+)/(?P<approach>[^/]+)/seed(?P<seed>\d+)$")
 class Reference:
     label: str  # "uniform", "best sobol trial", "study 'x'"
     source: str  # where it comes from: "this study", "study 'demo/sobol/seed0'"
-    trial_number: int
+    trial_number: int  # -1: no trial, the report's GP predicted its losses
     value: float
     weights: dict[str, float]
     losses: dict[str, float]
+    stds: dict[str, float] | None = None  # a predicted reference's posterior std per set
+
+    @property
+    def tag(self) -> str:
+        """How a table names it: the label with its trial (or its source) in brackets."""
+        if self.trial_number < 0:
+            return f"{self.label} ({self.source})"
+        return f"{self.label} (#{self.trial_number}, {self.source})"
+
+
+PREDICTED_UNIFORM = "uniform, predicted"
 
 
 def _minimises(study: optuna.Study) -> bool:

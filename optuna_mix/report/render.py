@@ -53,7 +53,7 @@ def sections(report: StudyReport) -> list[Section]:
     loss_rows = [[f"{which} #{best.number}", *(f"{best.losses.get(n, float('nan')):.4f}"
                                                for n in names)]]
     for ref in report.references:
-        loss_rows.append([f"{ref.label} (#{ref.trial_number}, {ref.source})",
+        loss_rows.append([ref.tag,
                           *(f"{ref.losses.get(n, float('nan')):.4f}" for n in names)])
     comparison = Section(f"per-domain validation loss of the {which} (#{best.number})",
                          header=["", *names], rows=loss_rows)
@@ -63,6 +63,9 @@ def sections(report: StudyReport) -> list[Section]:
         comparison.lines.append(
             f"better than {ref.label} on {len(better)} of {len(gain)} domains"
             + (": " + ", ".join(f"{n} ({-gain[n]:+.4f})" for n in better) if better else "")
+            + (f" (uniform's losses as the GP predicts them, std "
+               f"{min(ref.stds.values()):.4f} to {max(ref.stds.values()):.4f}: no trial "
+               "trained it; enqueue one to measure it)" if ref.stds else "")
         )
     if not report.references:
         comparison.lines.append(

@@ -75,6 +75,7 @@ class Composite:
     criterion: Criterion  # bound to the outputs' order (optuna_mix.samplers.criteria)
     sign: float  # +1 to maximise the criterion, -1 to minimise it
     n_outputs: int
+    outputs: tuple[str, ...] = ()  # the validation sets, in the model's output order
 
     def __post_init__(self) -> None:
         if isinstance(self.criterion, str):  # a registered criterion by name
@@ -270,9 +271,10 @@ def training_data(
         if mixture is not None and set(keys) == set(mixture.domains):
             order = [keys.index(d) for d in mixture.domains]
             losses = losses[:, order]  # output i: the mixture's domain i (for the law)
+            keys = list(mixture.domains)
             if spec is not None:  # a bound criterion follows its outputs
-                criterion = spec.bind(list(mixture.domains))
-        return X, losses, trials, Composite(criterion, sign, losses.shape[1])
+                criterion = spec.bind(keys)
+        return X, losses, trials, Composite(criterion, sign, losses.shape[1], tuple(keys))
     return X, sign * values, trials, None
 
 

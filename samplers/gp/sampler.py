@@ -490,6 +490,28 @@ class SimplexGPSampler(MixtureSampler):
             mean, std = posterior_change_mean_std(p.model, x[0], X, p.composite)
         return [(float(p.sign * m), float(s)) for m, s in zip(mean, std)]
 
+    def predict_losses(
+        self, study: Study, weights: Sequence[Mapping[str, float]]
+    ) -> list[dict[str, tuple[float, float]]]:
+        """Per mixture of ``weights`` (as :meth:`predict` reads them), each validation set's
+        posterior mean and std of the noise-free loss: ``{set: (mean, std)}``.
+
+        For a study whose trials keep their per-domain losses (the composite model); the model
+        is :meth:`predict`'s. ValueError where the GP models the trial values only.
+        """
+        import torch
+
+        with self._predicting(study, "predict_losses()", None, weights) as (p, (X,)):
+            if p.composite is None or not p.composite.outputs:
+                raise ValueError("predict_losses() needs trials that keep their per-domain "
+                                 "losses (the GP here models the trial values only)")
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                post = p.model.posterior(torch.as_tensor(X, dtype=torch.float64))
+                mean, std = post.mean.numpy(), post.variance.clamp_min(0).sqrt().numpy()
+        return [{o: (float(m), float(s)) for o, m, s in zip(p.composite.outputs, mu, sd)}
+                for mu, sd in zip(mean, std)]
+
     @contextlib.contextmanager
     def _predicting(
         self, study: Study, what: str, scale: Any, *weight_lists: Sequence[Mapping[str, float]]
