@@ -83,9 +83,9 @@ N_STARTUP_TRIALS = 4
 # c of the input warp w -> log(1 + w/c) / log(1 + 1/c): 0.02 was level, 0.2 and no warp
 # worse (docs/benchmarks/gp-variants.md, "Coordinates and the warp")
 WARP = 0.05
-# a multi-objective study's Sobol start-up: the front's extent is what its hypervolume counts,
-# and a model of m losses from 4 trials pulled the proposals into one region; 16 gave a lower
-# median hypervolume gap at 32 trials than 4 (docs/benchmarks/pareto.md)
+# a multi-objective study's Sobol start-up, the front's extent first: at 32 trials 16 left a
+# hypervolume gap 0.011 +- 0.010 below 4's (50 problems, better on 27), at 16 trials 4 was
+# ahead (it had had 12 proposals); provisional (docs/benchmarks/pareto.md)
 N_STARTUP_TRIALS_PARETO = 16
 # off: a Thompson draw after 3 or 6 trials without a better value changed the k = 5 grid's
 # regret by less than its spread, the worst runs included (docs/benchmarks/gp-variants.md,
