@@ -20,20 +20,16 @@ import numpy as np
 
 
 def run_one(criterion: str, family: str, k: int, noise: float, seed: int, n_trials: int) -> dict:
-    import warnings
-
     import optuna
-    import torch
 
+    from bench_worker import quiet_worker
     from optuna_mix import suggest_mixture
     from optuna_mix.attrs import LOSSES_ATTR
     from optuna_mix.criteria import CriterionSpec, apply_criterion, set_criterion
     from optuna_mix.samplers import SimplexGPSampler
     from optuna_mix.surfaces import make_surface
 
-    torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore")
+    quiet_worker()
     surface = make_surface(family, k, seed=seed, noise=noise)
     domains = list(surface.domains)
     spec = CriterionSpec(criterion)

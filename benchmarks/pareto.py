@@ -101,18 +101,14 @@ def _sampler(name: str, seed: int):
 
 def run_one(sampler: str, family: str, k: int, noise: float, seed: int, n_trials: int) -> dict:
     """One study; the hypervolume gap of its evaluated mixtures at each checkpoint."""
-    import warnings
-
     import optuna
-    import torch
 
+    from bench_worker import quiet_worker
     from optuna_mix import suggest_mixture
     from optuna_mix.attrs import LOSSES_ATTR
     from optuna_mix.surfaces import make_surface
 
-    torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore")
+    quiet_worker()
     surface = make_surface(family, k, seed=seed, noise=noise)
     domains = list(surface.domains)
     rng = np.random.default_rng([seed, 54321])

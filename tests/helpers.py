@@ -44,3 +44,16 @@ def scratch_database(admin_url: str, server: str) -> Iterator[str]:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text(f"DROP DATABASE {name}{force}"))
         engine.dispose()
+
+
+def run_study(url: str, raw: dict):
+    """Create the study of config ``raw`` in storage ``url`` and run it to its budget."""
+    from optuna_mix.config import parse_config
+    from optuna_mix.runner import create_mix_study, load_mix_study, optimize
+    from optuna_mix.storage import open_storage
+
+    config = parse_config(raw)
+    create_mix_study(config, open_storage(url))
+    mix = load_mix_study(config.name, open_storage(url))
+    optimize(mix, show_progress=False)
+    return mix.study

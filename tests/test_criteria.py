@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from helpers import run_study
 from optuna_mix.config import parse_config
 from optuna_mix.criteria import CriterionSpec, set_criterion, study_criterion
 from optuna_mix.excess import REFERENCE_ATTR, ReferenceFailed, wait_for_reference
@@ -26,12 +27,7 @@ def _config(sampler: str = "sobol", **study) -> dict:
             "domains": {d: {} for d in DOMAINS}}
 
 
-def _run(url: str, raw: dict) -> optuna.Study:
-    config = parse_config(raw)
-    create_mix_study(config, open_storage(url))
-    mix = load_mix_study(config.name, open_storage(url))
-    optimize(mix, show_progress=False)
-    return mix.study
+_run = run_study
 
 
 def _losses(trial) -> np.ndarray:

@@ -7,6 +7,7 @@ headless Chromium render the study page and the note page after their scripts ra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -51,6 +52,12 @@ def _free_port() -> int:
 def dashboard_server(reported_study):
     """`optuna-mix dashboard` (optuna-dashboard's server) on a free loopback port."""
     url, name = reported_study
+    with _serving(url) as base:
+        yield base, name
+
+
+@contextlib.contextmanager
+def _serving(url: str):
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "optuna_mix.cli", "dashboard", "--storage", url,
@@ -65,9 +72,11 @@ def dashboard_server(reported_study):
             break
         except OSError:
             time.sleep(0.3)
-    yield base, name
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def _get_json(url: str) -> dict:
@@ -134,3 +143,22 @@ def test_a_browser_shows_our_figures_on_the_study_page_and_the_clusters_on_the_n
     assert "among the best mixtures" in note and "spread (TV)" in note
     for shot in ("study.png", "note.png"):
         assert (tmp_path / shot).stat().st_size > 10_000, shot
+
+
+def test_a_browser_shows_a_pareto_study_s_front_by_validation_set(tmp_path):
+    """A criterion = "pareto" study: optuna-dashboard's Pareto-front plot, its axes named by
+    the study's validation sets, beside our pareto-front figure."""
+    browser = _browser()
+    url = f"sqlite:///{tmp_path / 'pareto.db'}"
+    storage = open_storage(url)
+    config = load_config(STUDIES / "surface-pareto5.toml").with_sampler("sobol")
+    mix = create_mix_study(config, storage)
+    optimize(mix, n_trials=8, show_progress=False)
+    publish(mix.study, storage, build_report(mix.study, config.domain_names, storage=storage))
+    with _serving(url) as base:
+        [summary] = _get_json(f"{base}/api/studies")["study_summaries"]
+        page = f"{base}/dashboard/studies/{summary['study_id']}"
+        dom = _render(browser, page, tmp_path / "profile", tmp_path / "pareto.png")
+    assert "Pareto Front" in dom and "Objective X:" in dom  # optuna-dashboard's own plot
+    assert ">books<" in dom and ">social<" in dom  # its objectives: the validation sets
+    assert "Pareto front: 8 of 8 trials no other beats" in dom  # our figure, drawn

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
 
-from helpers import DOMAINS, STUDIES
+from helpers import DOMAINS, STUDIES, run_study
 from optuna_mix.cli import cli
 from optuna_mix.config import ConfigError, parse_config
 from optuna_mix.report import build_report
@@ -36,12 +36,7 @@ def _raw(**changes) -> dict:
     return raw
 
 
-def _run(url: str, raw: dict) -> optuna.Study:
-    config = parse_config(raw)
-    create_mix_study(config, open_storage(url))
-    mix = load_mix_study(config.name, open_storage(url))
-    optimize(mix, show_progress=False)
-    return mix.study
+_run = run_study
 
 
 @pytest.mark.parametrize(
@@ -232,3 +227,17 @@ def test_the_gp_starts_a_pareto_study_with_its_own_sobol_design():
     assert run(SimplexGPSampler(seed=2, n_startup_trials=1)) == run(SobolMixtureSampler(seed=2))
     with pytest.raises(ValueError, match="pareto_startup_trials must be >= 0"):
         SimplexGPSampler(pareto_startup_trials=-1)
+
+
+def test_a_pareto_report_is_published_to_the_dashboard(sqlite_url):
+    from optuna_mix.report import publish
+
+    study = _run(sqlite_url, _raw(study={"n_trials": 6}, sampler={"name": "sobol"}))
+    storage = open_storage(sqlite_url)
+    saved, noted = publish(study, storage, build_report(study, DOMAINS, storage=storage))
+    assert "pareto-front" in saved and noted
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(study.study_name))
+    assert any(k.startswith("dashboard:plot_data:pareto-front:") for k in attrs), list(attrs)
+    note = "".join(attrs[f"dashboard:note_str:{i}"] for i in range(len(attrs))
+                   if f"dashboard:note_str:{i}" in attrs)
+    assert "pareto front:" in note and "closest to it: trial #" in note
