@@ -8,7 +8,10 @@ its losses go into the study's stored criterion (:func:`optuna_mix.criteria.set_
 where every worker's objective and sampler read them. A trial that finishes training before
 the reference waits for it, failing a reference whose worker was killed as it polls (the
 heartbeat's retry trains that one again); if the reference fails meanwhile, the trial fails
-with the reason and the next ``optimize`` trains the reference first. The first reference
+with the reason. A reference that fails is enqueued again once in the same run
+(:class:`RetryReference`); a second failure stops the run, and the next ``optimize`` trains
+it first; meanwhile no other trial trains (:func:`missing_reference`, asked first). A
+pruner never stops the reference. The first reference
 losses recorded are the study's for good: a retried or a second reference (workers that
 start at once may each enqueue one, at the cost of a trial of the budget) is valued
 against them, so no value the study holds changes meaning.
@@ -22,7 +25,7 @@ from collections.abc import Mapping
 import optuna
 from optuna.trial import TrialState
 
-from optuna_mix.attrs import MIXTURE_ATTR
+from optuna_mix.attrs import FAIL_REASON_ATTR, MIXTURE_ATTR
 from optuna_mix.budget import fail_stale_trials
 from optuna_mix.criteria import CriterionSpec, set_criterion, study_criterion
 
@@ -70,6 +73,45 @@ def record_reference(study: optuna.Study, losses: Mapping[str, float]) -> Criter
     return spec
 
 
+def missing_reference(study: optuna.Study) -> str | None:
+    """Why no trial of ``study`` can be valued by its excess criterion: its reference is
+    neither recorded nor waiting or running (the reason, with the failed trial's), or None.
+    Asked before a trial trains, so that no compute goes into a trial that must fail."""
+    spec = study_criterion(study)
+    if spec is None or not spec.needs_reference:
+        return None
+    if reference_trials(study, (TrialState.WAITING, TrialState.RUNNING)):
+        return None
+    failed = reference_trials(study, (TrialState.FAIL,))
+    which = f" (trial #{failed[-1].number} failed" if failed else ""
+    reason = failed[-1].user_attrs.get(FAIL_REASON_ATTR) if failed else None
+    which += f": {reason})" if reason else (")" if failed else "")
+    return (f"the excess criterion's reference mixture is not trained{which}: rerun "
+            "`optuna-mix study optimize`, which trains it first")
+
+
+class RetryReference:
+    """An ``optimize`` callback: a reference trial that failed is enqueued again, once, so
+    that this worker's next trial trains it; a second failure stops the run with the reason
+    (:class:`ReferenceFailed`): every other trial would train and then fail unvalued."""
+
+    def __init__(self, retries: int = 1) -> None:
+        self.retries = retries
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != TrialState.FAIL or not trial.user_attrs.get(REFERENCE_ATTR):
+            return
+        if (problem := missing_reference(study)) is None:
+            return  # recorded before it failed, or retried by another worker (or heartbeat)
+        spec = study_criterion(study)
+        assert spec is not None
+        if self.retries <= 0:
+            study.stop()
+            raise ReferenceFailed(problem)
+        self.retries -= 1
+        ensure_reference(study, spec)
+
+
 def wait_for_reference(study: optuna.Study, *, poll: float = POLL_SECONDS) -> CriterionSpec:
     """The study's criterion with its reference's losses, waiting while the reference trains
     in another worker; :class:`ReferenceFailed` if no reference trial is left to finish."""
@@ -81,10 +123,6 @@ def wait_for_reference(study: optuna.Study, *, poll: float = POLL_SECONDS) -> Cr
                                   "optuna-mix study create)")
         if not spec.needs_reference:
             return spec
-        if not reference_trials(study, (TrialState.WAITING, TrialState.RUNNING)):
-            failed = reference_trials(study, (TrialState.FAIL,))
-            which = f" (trial #{failed[-1].number} failed)" if failed else ""
-            raise ReferenceFailed(f"the excess criterion's reference mixture is not trained"
-                                  f"{which}: rerun `optuna-mix study optimize`, which trains "
-                                  "it first")
+        if (problem := missing_reference(study)) is not None:
+            raise ReferenceFailed(problem)
         time.sleep(poll)

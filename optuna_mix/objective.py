@@ -30,7 +30,13 @@ from optuna_mix.attrs import (
     WORKER_ATTR,
 )
 from optuna_mix.criteria import PARAMETRISED, Criterion, apply_criterion
-from optuna_mix.excess import REFERENCE_ATTR, record_reference, wait_for_reference
+from optuna_mix.excess import (
+    REFERENCE_ATTR,
+    ReferenceFailed,
+    missing_reference,
+    record_reference,
+    wait_for_reference,
+)
 from optuna_mix.mixture import suggest_mixture
 from optuna_mix.scale import TARGET_REGRET_ATTR
 from optuna_mix.schema import OBJECTIVES
@@ -130,11 +136,21 @@ class MixtureObjective:
         trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": os.getpid(),
                                           "device": device})
         weights = suggest_mixture(trial, self.config.domain_names, name=MIXTURE_ATTR)
+        if self.config.criterion_spec.name == "excess" and not trial.user_attrs.get(
+                REFERENCE_ATTR) and (problem := missing_reference(trial.study)):
+            trial.set_user_attr(FAIL_REASON_ATTR, problem)  # before any compute is spent
+            raise ReferenceFailed(problem)
         try:
             losses = self.evaluate(trial, weights)
         except KeyboardInterrupt as e:  # Ctrl-C or a scheduler's SIGTERM: say so, then stop
             reason = f"interrupted by {str(e) or 'Ctrl-C'} while training"
             trial.set_user_attr(FAIL_REASON_ATTR, reason)
+            raise
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:  # kept on the trial (Optuna only logs it): report, dashboard
+            if FAIL_REASON_ATTR not in trial.user_attrs:
+                trial.set_user_attr(FAIL_REASON_ATTR, f"{type(e).__name__}: {e}")
             raise
         bad = {d: v for d, v in losses.items() if not math.isfinite(v)}
         if bad:

@@ -20,7 +20,7 @@ from optuna_mix.attrs import CONFIG_ATTR, FAIL_REASON_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
 from optuna_mix.signals import Interrupted, interruptible, stop_on_signals
 from optuna_mix.catalogue import get_approach
-from optuna_mix.excess import ensure_reference
+from optuna_mix.excess import RetryReference, ensure_reference
 from optuna_mix.samplers import declare_mixture
 
 _log = logging.getLogger("optuna_mix")
@@ -165,6 +165,8 @@ def optimize(
     if n_trials is None and mix.config.n_trials <= before:
         return 0  # the study's budget is spent: build no objective
     ensure_reference(study, mix.config.criterion_spec)  # retrained if it failed before
+    if mix.config.criterion_spec.name == "excess":  # and once more if it fails in this run
+        callbacks.append(RetryReference())
     objective: Callable[[optuna.Trial], float] = MixtureObjective(
         mix.config.with_device(device), cache_dir=cache_dir)
     if n_trials is None:

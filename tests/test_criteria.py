@@ -67,29 +67,67 @@ def test_the_excess_reference_is_the_first_trial_trained_once(sqlite_url):
     assert dict(spec.reference) == pytest.approx(first.user_attrs["losses"])
 
 
-def test_a_failed_reference_is_trained_again_by_the_next_optimize(sqlite_url, monkeypatch):
+def _broken_evaluator(calls: list, failing: int):
+    """A surface evaluator whose first ``failing`` calls crash, counting every call."""
     from optuna_mix import objective as objective_module
 
-    raw = _config(criterion="excess")
-    config = parse_config(raw)
+    real = objective_module.SurfaceEvaluator.__call__
+
+    def evaluate(self, trial, weights):
+        calls.append(trial.number)
+        if len(calls) <= failing:
+            raise RuntimeError("the proxy crashed")
+        return real(self, trial, weights)
+
+    return evaluate
+
+
+def test_a_reference_that_fails_is_trained_again_in_the_same_run(sqlite_url, monkeypatch):
+    from optuna_mix import objective as objective_module
+
+    config = parse_config(_config(criterion="excess"))
     create_mix_study(config, open_storage(sqlite_url))
     mix = load_mix_study(config.name, open_storage(sqlite_url))
-
-    def broken(self, trial, weights):
-        raise RuntimeError("the proxy crashed")
-
-    with monkeypatch.context() as m:
-        m.setattr(objective_module.SurfaceEvaluator, "__call__", broken)
-        optimize(mix, n_trials=2, show_progress=False)
-    states = [t.state for t in mix.study.trials]
-    assert states == [TrialState.FAIL, TrialState.FAIL]
-    assert study_criterion(mix.study).needs_reference
-    optimize(load_mix_study(config.name, open_storage(sqlite_url)), show_progress=False)
+    calls: list = []
+    monkeypatch.setattr(objective_module.SurfaceEvaluator, "__call__",
+                        _broken_evaluator(calls, failing=1))
+    optimize(mix, n_trials=3, show_progress=False)
     refs = [t for t in mix.study.trials if t.user_attrs.get(REFERENCE_ATTR)]
     assert [t.state for t in refs] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert refs[0].user_attrs["fail_reason"] == "RuntimeError: the proxy crashed"
+    last = mix.study.trials[-1]
+    assert last.state == TrialState.COMPLETE and last.value == pytest.approx(
+        (_losses(last) - _losses(refs[1])).max())
+
+
+def test_a_reference_that_fails_twice_stops_the_run_and_the_next_optimize_trains_it(
+        sqlite_url, monkeypatch):
+    from optuna_mix import objective as objective_module
+    from optuna_mix.excess import ReferenceFailed
+
+    config = parse_config(_config(criterion="excess"))
+    create_mix_study(config, open_storage(sqlite_url))
+    mix = load_mix_study(config.name, open_storage(sqlite_url))
+    calls: list = []
+    with monkeypatch.context() as m:
+        m.setattr(objective_module.SurfaceEvaluator, "__call__",
+                  _broken_evaluator(calls, failing=10))
+        with pytest.raises(ReferenceFailed, match="trial #1 failed: RuntimeError: the proxy"):
+            optimize(mix, n_trials=5, show_progress=False)
+    # the retry, then the stop: no other trial trained only to fail unvalued
+    assert calls == [0, 1] and [t.state for t in mix.study.trials] == [TrialState.FAIL] * 2
+    assert study_criterion(mix.study).needs_reference
+    # a trial that cannot be valued fails before it trains, saying why
+    mix.study.optimize(objective_module.MixtureObjective(config), n_trials=1,
+                       catch=(RuntimeError,))
+    assert calls == [0, 1]
+    assert "reference mixture is not trained" in mix.study.trials[-1].user_attrs["fail_reason"]
+    optimize(load_mix_study(config.name, open_storage(sqlite_url)), show_progress=False)
+    refs = [t for t in mix.study.trials if t.user_attrs.get(REFERENCE_ATTR)]
+    assert [t.state for t in refs] == [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
     assert not study_criterion(mix.study).needs_reference
-    later = [t for t in mix.study.get_trials(states=(TrialState.COMPLETE,)) if t.number > refs[1].number]
-    ref = _losses(refs[1])
+    later = [t for t in mix.study.get_trials(states=(TrialState.COMPLETE,)) if t.number > refs[2].number]
+    ref = _losses(refs[2])
     assert later and all(t.value == pytest.approx((_losses(t) - ref).max()) for t in later)
 
 

@@ -12,10 +12,12 @@ from typing import Any
 import click
 
 from optuna_mix.config import ConfigError
+from optuna_mix.excess import ReferenceFailed
 from optuna_mix.signals import Interrupted
 from optuna_mix.storage import DEFAULT_STORAGE, StorageError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StorageError, LookupError, ValueError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError, StorageError, LookupError, ValueError, ReferenceFailed)
 EXIT_INTERRUPTED = 130
 
 
