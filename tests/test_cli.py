@@ -147,6 +147,31 @@ def test_ctrl_c_fails_only_the_running_trial_and_a_rerun_carries_on(in_tmp, monk
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 20
 
 
+def test_a_reference_that_fails_twice_ends_optimize_with_one_line_and_exit_2(
+        in_tmp, monkeypatch, capsys):
+    def crash(self, trial, weights):
+        raise RuntimeError("the proxy crashed")
+
+    monkeypatch.setattr(SurfaceEvaluator, "__call__", crash)
+    monkeypatch.setattr(sys, "argv", ["optuna-mix", "study", "create", "--config", SURFACE,
+                                      "--criterion", "excess"])
+    with pytest.raises(SystemExit) as created:
+        cli.main()
+    assert created.value.code in (0, None)
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["optuna-mix", "study", "optimize", "--study-name",
+                                      "surface-powerlaw5", "--no-progress"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("optuna-mix: error: the excess criterion's reference mixture is not "
+                       "trained (trial #1 failed: RuntimeError: the proxy crashed): rerun "
+                       "`optuna-mix study optimize`, which trains it first")
+    study = optuna.load_study(study_name="surface-powerlaw5", storage="sqlite:///optuna-mix.db")
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2  # no trial trained after
+
+
 def test_heartbeat_settings_come_from_the_flags_over_the_config(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
