@@ -172,6 +172,26 @@ def test_the_report_of_a_pareto_study_compares_the_closest_mixture_with_uniform(
     assert {"pareto-front", "per-domain-losses"} <= set(figures(report))
 
 
+def test_the_front_figure_of_a_plain_optuna_study_reads_the_trial_values():
+    # no metric names and no losses attr: the objectives are the values, by position
+    from optuna_mix import suggest_mixture
+    from optuna_mix.surfaces import make_surface
+
+    surface = make_surface("powerlaw", 3, seed=0)
+    study = optuna.create_study(directions=["minimize"] * 3,
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: list(map(float, surface.losses(np.array(list(
+        suggest_mixture(t, list(surface.domains)).values()))))), n_trials=8)
+    report = build_report(study, list(surface.domains))
+    (trace,) = figures(report)["pareto-front"].data
+    columns = [list(d["values"]) for d in trace.dimensions]
+    assert [d["label"] for d in trace.dimensions] == ["objective 0", "objective 1",
+                                                      "objective 2"]
+    on_front = {r.number for r in report.good}
+    rows = sorted(study.trials, key=lambda t: t.number in on_front)  # as the figure draws
+    assert columns == [[t.values[i] for t in rows] for i in range(3)]
+
+
 @pytest.mark.parametrize("command", ["compare", "transfer"])
 def test_compare_and_transfer_refuse_a_pareto_study_with_the_reason(in_tmp, command):
     runner = CliRunner()

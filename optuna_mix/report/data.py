@@ -273,9 +273,12 @@ def _pareto_report(
     front, distance = pareto_front(L)
     order = np.argsort(distance, kind="stable")
     good = [trial_row(complete[front[i]], domains, float(distance[i])) for i in order]
-    for row, i in zip(good, order):  # the values are the losses: keep them by objective
+    history = [trial_row(t, domains, math.nan) for t in complete]
+    # the values are the losses: kept by objective where the trial keeps no losses attr (a
+    # plain Optuna study's), so that the front's table and figure read them alike
+    for row, values in [*zip(good, L[front[order]]), *zip(history, L)]:
         if not row.losses:
-            row.losses.update(zip(objectives, map(float, L[front[i]])))
+            row.losses.update(zip(objectives, map(float, values)))
 
     def count(state: TrialState) -> int:
         return sum(t.state == state for t in trials)
@@ -284,7 +287,7 @@ def _pareto_report(
         study_name=study.study_name, sampler=sampler, criterion="pareto", domains=domains,
         minimise=True, n_complete=len(complete), n_pruned=count(TrialState.PRUNED),
         n_failed=count(TrialState.FAIL), n_running=count(TrialState.RUNNING),
-        history=[trial_row(t, domains, math.nan) for t in complete], good=good,
+        history=history, good=good,
         clusters=None, top_rows=len(good), objectives=objectives,
         ideal={o: float(v) for o, v in zip(objectives, L[front].min(axis=0))} if good else {},
         notes=["no model-based recommendation or domain utility: a pareto study has no single "
