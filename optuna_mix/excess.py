@@ -11,7 +11,7 @@ heartbeat's retry trains that one again); if the reference fails meanwhile, the 
 with the reason. A reference that fails is enqueued again once in the same run
 (:class:`RetryReference`); a second failure stops the run, and the next ``optimize`` trains
 it first; meanwhile no other trial trains (:func:`missing_reference`, asked first). A
-pruner never stops the reference. The first reference
+pruner never stops the reference (:class:`SpareReference`). The first reference
 losses recorded are the study's for good: a retried or a second reference (workers that
 start at once may each enqueue one, at the cost of a trial of the budget) is valued
 against them, so no value the study holds changes meaning.
@@ -82,10 +82,10 @@ def missing_reference(study: optuna.Study) -> str | None:
         return None
     if reference_trials(study, (TrialState.WAITING, TrialState.RUNNING)):
         return None
-    failed = reference_trials(study, (TrialState.FAIL,))
-    which = f" (trial #{failed[-1].number} failed" if failed else ""
-    reason = failed[-1].user_attrs.get(FAIL_REASON_ATTR) if failed else None
-    which += f": {reason})" if reason else (")" if failed else "")
+    which = ""
+    if failed := reference_trials(study, (TrialState.FAIL,)):
+        reason = failed[-1].user_attrs.get(FAIL_REASON_ATTR)
+        which = f" (trial #{failed[-1].number} failed{f': {reason}' if reason else ''})"
     return (f"the excess criterion's reference mixture is not trained{which}: rerun "
             "`optuna-mix study optimize`, which trains it first")
 
@@ -105,11 +105,21 @@ class RetryReference:
             return  # recorded before it failed, or retried by another worker (or heartbeat)
         spec = study_criterion(study)
         assert spec is not None
-        if self.retries <= 0:
-            study.stop()
+        if self.retries <= 0:  # raised out of study.optimize: the run ends here
             raise ReferenceFailed(problem)
         self.retries -= 1
         ensure_reference(study, spec)
+
+
+class SpareReference(optuna.pruners.BasePruner):
+    """``pruner``, except that it never prunes the reference's trial: every trial's value
+    needs the reference's losses of a whole training run."""
+
+    def __init__(self, pruner: optuna.pruners.BasePruner) -> None:
+        self.pruner = pruner
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return not trial.user_attrs.get(REFERENCE_ATTR) and self.pruner.prune(study, trial)
 
 
 def wait_for_reference(study: optuna.Study, *, poll: float = POLL_SECONDS) -> CriterionSpec:

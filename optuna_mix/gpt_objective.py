@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from optuna_mix.attrs import FAIL_REASON_ATTR
-from optuna_mix.excess import REFERENCE_ATTR
 from optuna_mix.scale import preset_scales
 from optuna_mix.schema import check_gpt_objective, domain_spec
 from optuna_mix.trainers import (
@@ -123,8 +122,6 @@ class GPTObjective:
             if len(trial.study.directions) > 1:
                 return  # a pareto study: Optuna keeps no intermediate values, nothing prunes
             trial.report(sum(losses.values()) / len(losses), step)
-            if trial.user_attrs.get(REFERENCE_ATTR):
-                return  # the excess criterion's reference: every trial's value needs it whole
             if trial.should_prune():
                 trial.set_user_attr("tokens", tokens)
                 raise optuna.TrialPruned(f"pruned at step {step} ({tokens} tokens)")

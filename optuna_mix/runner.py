@@ -20,7 +20,7 @@ from optuna_mix.attrs import CONFIG_ATTR, FAIL_REASON_ATTR, MIXTURE_ATTR
 from optuna_mix.objective import MixtureObjective
 from optuna_mix.signals import Interrupted, interruptible, stop_on_signals
 from optuna_mix.catalogue import get_approach
-from optuna_mix.excess import RetryReference, ensure_reference
+from optuna_mix.excess import RetryReference, SpareReference, ensure_reference
 from optuna_mix.samplers import declare_mixture
 
 _log = logging.getLogger("optuna_mix")
@@ -108,6 +108,8 @@ def load_mix_study(
         seed += len(study.get_trials(deepcopy=False))
     study.sampler = approach.create(config.sampler_arguments(config.sampler), seed=seed)
     study.pruner = create_pruner(config.pruner)
+    if config.criterion_spec.name == "excess":  # its reference trains whole, whatever prunes
+        study.pruner = SpareReference(study.pruner)
     return MixStudy(study, config, storage)
 
 

@@ -131,6 +131,34 @@ def test_a_reference_that_fails_twice_stops_the_run_and_the_next_optimize_trains
     assert later and all(t.value == pytest.approx((_losses(t) - ref).max()) for t in later)
 
 
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial) -> bool:
+        return True
+
+
+def test_a_pruner_never_stops_the_excess_reference(sqlite_url):
+    from optuna_mix.excess import SpareReference
+
+    def reporting(trial):
+        for step in range(3):
+            trial.report(1.0, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return 1.0
+
+    study = optuna.create_study(pruner=SpareReference(_AlwaysPrune()))
+    study.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
+    study.optimize(reporting, n_trials=2)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert sorted(study.trials[0].intermediate_values) == [0, 1, 2]  # trained whole
+    # an excess study's pruner is wrapped so, whichever the config names
+    config = parse_config(_config(criterion="excess", pruner="median"))
+    create_mix_study(config, open_storage(sqlite_url))
+    pruner = load_mix_study(config.name, open_storage(sqlite_url)).study.pruner
+    assert isinstance(pruner, SpareReference)
+    assert isinstance(pruner.pruner, optuna.pruners.MedianPruner)
+
+
 def test_a_trial_waits_for_the_reference_and_fails_with_the_reason_if_it_is_gone():
     study = optuna.create_study()
     set_criterion(study, CriterionSpec("excess", reference_mixture=(("a", 0.5), ("b", 0.5))))

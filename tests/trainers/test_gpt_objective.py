@@ -94,19 +94,6 @@ def test_gpt_objective_prunes_on_the_mean_intermediate_loss(domains, tmp_path):
     assert list(t.intermediate_values) == [4] and t.user_attrs["tokens"] == 4 * 128
 
 
-def test_the_excess_criterions_reference_is_never_pruned(domains, tmp_path):
-    from optuna_mix.excess import REFERENCE_ATTR
-
-    objective = GPTObjective(TINY, domains, seed=0, cache_dir=tmp_path / "cache")
-    study = optuna.create_study(pruner=_AlwaysPrune())
-    study.enqueue_trial({}, user_attrs={REFERENCE_ATTR: True})
-    study.optimize(lambda trial: sum(objective.evaluate(
-        trial, {"prose": 0.5, "code": 0.5, "notes": 0.0}).values()), n_trials=1)
-    (t,) = study.trials
-    assert t.state == optuna.trial.TrialState.COMPLETE  # trained whole: values need it
-    assert sorted(t.intermediate_values) == [4, 8]
-
-
 @pytest.mark.parametrize("name", ["demo.toml", "dolma5-25m.toml", "scale-demo.toml"])
 def test_shipped_gpt_studies_validate(name):
     import tomllib
