@@ -95,8 +95,38 @@ def _sampler(name: str, seed: int):
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "optuna-gp":
+        _chunk_logehvi()
         return optuna.samplers.GPSampler(seed=seed)
     raise ValueError(name)
+
+
+# bytes of one chunk's (candidates, qmc samples, boxes, objectives) difference tensor in
+# GPSampler's LogEHVI: whole, the 2048 preliminary candidates x 128 samples x the front's
+# boxes at five objectives took 13-18 GB and more (docs/benchmarks/pareto.md)
+EHVI_CHUNK_BYTES = 2**28
+
+
+def _chunk_logehvi() -> None:
+    """Make Optuna's ``logehvi`` evaluate its candidates in chunks: the same values (each
+    candidate's is computed alone), a bounded memory. Idempotent; this process only."""
+    import torch
+    from optuna._gp import acqf
+
+    whole = getattr(acqf.logehvi, "whole", acqf.logehvi)
+
+    def chunked(Y_post, non_dominated_box_lower_bounds, non_dominated_box_intervals):
+        lead, (n_samples, m) = Y_post.shape[:-2], Y_post.shape[-2:]
+        per_candidate = n_samples * len(non_dominated_box_lower_bounds) * m * 8
+        step = max(1, EHVI_CHUNK_BYTES // per_candidate)
+        flat = Y_post.reshape(-1, n_samples, m)
+        if len(flat) <= step:
+            return whole(Y_post, non_dominated_box_lower_bounds, non_dominated_box_intervals)
+        parts = [whole(flat[i:i + step], non_dominated_box_lower_bounds,
+                       non_dominated_box_intervals) for i in range(0, len(flat), step)]
+        return torch.cat(parts).reshape(lead)
+
+    chunked.whole = whole
+    acqf.logehvi = chunked
 
 
 def run_one(sampler: str, family: str, k: int, noise: float, seed: int, n_trials: int) -> dict:
@@ -177,24 +207,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--problems", default=None,
+                        help="family:seed,... to run instead of every family x seed")
     parser.add_argument("--n-trials", type=int, default=max(CHECKPOINTS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="results.json and report.md here")
     args = parser.parse_args(argv)
     samplers = args.samplers.split(",")
+    problems = ([(f, int(seed)) for f, seed in (p.split(":") for p in args.problems.split(","))]
+                if args.problems else
+                [(f, seed) for f in args.families.split(",") for seed in range(args.seeds)])
     tasks = [(s, f, args.k, args.noise, seed, args.n_trials)
-             for f in args.families.split(",") for seed in range(args.seeds) for s in samplers]
+             for f, seed in problems for s in samplers]
     results = []
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         for i, r in enumerate(pool.map(_run, tasks), 1):
             results.append(r)
             print(f"[{i}/{len(tasks)}] {r['sampler']} {r['family']} seed {r['seed']}: gap "
-                  + ", ".join(f"{n} {g:.4f}" for n, g in r["gap"].items()), flush=True)
+                  + ", ".join(f"{n} {g:.4f}" for n, g in r["gap"].items())
+                  + f" ({sum(r['seconds']):.0f} s)", flush=True)
+            if args.out is not None:  # so far: a long run stopped early keeps what it did
+                (args.out / "results.json").write_text(json.dumps(results))
     report = _table(results, samplers)
     print(report)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(results))
         (args.out / "report.md").write_text(report)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.analytic import PosteriorMean
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.monte_carlo import qSimpleRegret
@@ -136,15 +137,34 @@ def propose(
     maxiter: int = REFINE_MAXITER,
     composite: Composite | None = None,
     fixed: Mapping[int, float] | None = None,
+    hedge: tuple[Model, float] | None = None,
 ) -> np.ndarray:
     """The point x (d,) that maximises qLogNEI given the trials' X_train (n, d) and the
     running trials' X_pending (p, d); ``fixed``: columns held at given values in every
-    candidate (a scale-aware study's log size at the target: the mixture is chosen for it)."""
+    candidate (a scale-aware study's log size at the target: the mixture is chosen for it).
+    ``hedge``: another model of the same data and its weight w: the NEI of the mixture of
+    the two posteriors, ``model``'s weighted 1 - w (:class:`HedgedAcquisition`)."""
     seed = int(rng.integers(2**31))
+    acqf = _noisy_ei(model, X_train, X_pending, seed, mc_samples, composite)
+    centres = _best_trials(model, X_train, composite)
+    if hedge is not None:
+        other, w_other = hedge
+        acqf = HedgedAcquisition(
+            [acqf, _noisy_ei(other, X_train, X_pending, seed, mc_samples, composite)],
+            [1.0 - w_other, w_other])
+        if w_other > 0.5:
+            centres = _best_trials(other, X_train, composite)
+    return search(acqf, space, centres, rng, n_raw=n_raw, n_restarts=n_restarts,
+                  maxiter=maxiter, fixed=fixed)
+
+
+def _noisy_ei(model: Model, X_train: np.ndarray, X_pending: np.ndarray | None, seed: int,
+              mc_samples: int, composite: Composite | None) -> qLogNoisyExpectedImprovement:
+    """qLogNEI of ``model``'s maximised objective given the trials and the running ones."""
     # a linear criterion (the mean) is scalarised in the posterior: exact, and one output
     # to sample instead of m; the others go through the MC objective
     transform = composite.posterior_transform() if composite else None
-    acqf = qLogNoisyExpectedImprovement(
+    return qLogNoisyExpectedImprovement(
         model=model,
         objective=composite.mc_objective() if composite and transform is None else None,
         posterior_transform=transform,
@@ -154,9 +174,23 @@ def propose(
         prune_baseline=True,
         cache_root=False,  # ConditionedGP conditions once per suggestion itself
     )
-    centres = _best_trials(model, X_train, composite)
-    return search(acqf, space, centres, rng, n_raw=n_raw, n_restarts=n_restarts,
-                  maxiter=maxiter, fixed=fixed)
+
+
+class HedgedAcquisition(AcquisitionFunction):
+    """The log noisy expected improvement under a mixture of models' posteriors:
+    ``log sum_j p_j NEI_j(x)``, exact for the mixture (an expectation is linear in the
+    distribution), from each component's qLogNEI. Components of weight 0 are skipped."""
+
+    def __init__(self, acqfs: Sequence[AcquisitionFunction], weights: Sequence[float]) -> None:
+        kept = [(a, float(w)) for a, w in zip(acqfs, weights) if w > 0]
+        super().__init__(model=kept[0][0].model)
+        self.parts = torch.nn.ModuleList([a for a, _ in kept])
+        self.register_buffer("log_weights", torch.log(torch.tensor([w for _, w in kept],
+                                                                    dtype=DTYPE)))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        logs = torch.stack([a(X) for a in self.parts], dim=-1)
+        return torch.logsumexp(logs + self.log_weights, dim=-1)
 
 
 def propose_pareto(

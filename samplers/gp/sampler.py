@@ -53,7 +53,9 @@ from optuna_mix.samplers.gp.law import (
     hands_over,
     law_possible,
     loo_residuals,
+    matched_law_errors,
     size_law_evidenced,
+    stacking_weight,
 )
 from optuna_mix.samplers.gp.model import (
     JUDGE_REFIT_GROWTH,
@@ -76,7 +78,12 @@ from optuna_mix.samplers.gp.posterior import (
 )
 from optuna_mix.samplers.gp.space import COORDINATES, Block, EncodedSpace, encoded_space
 
-PRIOR_MEANS = ("law", "constant")
+PRIOR_MEANS = ("law", "hedge", "constant")
+# the law-prior and constant-mean GPs both propose, weighted by the evidence of their
+# left-out errors: lower mean regret than the law's lead on a hard comparison at 12-32
+# trials on the k = 5 families at sigma 0.01 and 0.02, the worst run at 32 trials a third
+# and two thirds of it (docs/benchmarks/gp-variants.md, "Hedging between the two models")
+PRIOR_MEAN = "hedge"
 # Sobol start-up trials before the GP: lower regret at 8 and 16 trials than 2 or 8
 # (docs/benchmarks/gp-variants.md, "Start-up trials")
 N_STARTUP_TRIALS = 4
@@ -105,6 +112,14 @@ LARGE_SHARE = 0.5
 # leaves each out and needs two more at its size); with one, the judge never ran and the
 # sampler stayed at the smallest size (docs/benchmarks/scale-transfer.md)
 MIN_LARGER_TRIALS = 3
+# prior_mean="hedge": a model of stacking weight below this proposes alone (the other's
+# term would move the acquisition's log by less than log(1 + 1/99)): half the search's cost
+HEDGE_MIN_WEIGHT = 0.01
+# prior_mean="hedge": the two models propose together up to this many completed trials, then
+# the one of larger weight alone: the hedge was measured to 32 trials, and beyond them its
+# second acquisition and fit took 1.5x (k = 5, 64 trials) and 1.7x (k = 20, 200 trials) the
+# seconds of a suggestion (docs/benchmarks/gp-variants.md, "Hedging between the two models")
+HEDGE_UP_TO = 32
 # the trial system attr that says which acquisition proposed the trial's point
 ACQUISITION_ATTR = "optuna_mix:gp:acquisition"
 
@@ -158,9 +173,13 @@ class SimplexGPSampler(MixtureSampler):
             completed trial has it and its value is their mean, max or median, the GP models
             each loss and the acquisition their criterion (a composite model); None: the GP
             models the trial values alone.
-        prior_mean: ``"law"``: for a composite model of one mixture, from k + 4 completed
-            trials on, a Data Mixing Law fitted to the losses is each GP's prior mean and the
-            GP models what the law leaves; ``"constant"``: a constant prior mean.
+        prior_mean: ``"hedge"`` (the default): for a composite model of one mixture, from
+            k + 4 completed trials on, a Data Mixing Law fitted to the losses may be each
+            GP's prior mean (the GP models what the law leaves), and the proposal maximises
+            the noisy expected improvement under both that model and the constant-mean GP,
+            weighted by their stacking weights from left-out errors; ``"law"``: the law-prior
+            model alone where the law predicts left-out trials better, else the constant-mean
+            GP alone; ``"constant"``: a constant prior mean.
         stall_trials: after this many completed trials in a row without a better value than
             the best so far, one proposal (and one more after each further ``stall_trials``)
             is the maximiser of a Thompson draw from the posterior instead of qLogNEI's: it
@@ -192,7 +211,7 @@ class SimplexGPSampler(MixtureSampler):
         mc_samples: int = MC_SAMPLES,
         warp: float | None = WARP,
         losses_attr: str | None = LOSSES_ATTR,
-        prior_mean: str = "law",
+        prior_mean: str = PRIOR_MEAN,
         stall_trials: int | None = STALL_TRIALS,
         target_scale: float | None = None,
         pareto_scalarisation: str = "hypervolume",
@@ -290,7 +309,7 @@ class SimplexGPSampler(MixtureSampler):
         search = dict(n_raw=self._n_raw, n_restarts=self._n_restarts,
                       mc_samples=self._mc_samples, composite=composite)
         with _one_thread(), _torch_seeded(rng):
-            gp = self._fit(study, space, X, y)
+            gp, hedge = self._fit_hedged(study, space, X, y)
             # a scale-aware study's mixture is chosen for the size aimed at (the target, once
             # the size law can carry the model there): the acquisition sees every trial,
             # running one and candidate at that size (the log-size column held there)
@@ -307,8 +326,12 @@ class SimplexGPSampler(MixtureSampler):
                 how = (f"thompson ({trials_since_best(trials, study.direction)} trials "
                        f"without a better value)")
             else:
-                x = propose(model, space, X_at, X_pending, rng, fixed=at_target, **search)
-                how = "qlognei"
+                x = propose(model, space, X_at, X_pending, rng, fixed=at_target, **search,
+                            hedge=(ConditionedGP(hedge[0]), hedge[1]) if hedge else None)
+                how = "qlognei" if hedge is None else (
+                    f"qlognei (hedged: {'law' if _has_law(gp) else 'constant'} mean "
+                    f"{1 - hedge[1]:.2f}, {'law' if _has_law(hedge[0]) else 'constant'} "
+                    f"mean {hedge[1]:.2f})")
                 if not at_target and hands_over(gp, x, X_at):
                     # the law-prior model sees nothing better than a mixture it has run: where
                     # the law is wrong its small residual GP keeps it there
@@ -665,21 +688,32 @@ class SimplexGPSampler(MixtureSampler):
         self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray,
         *, with_law: bool = True,
     ) -> SingleTaskGP:
+        """The one GP that proposes and predicts (see :meth:`_fit_hedged`)."""
+        return self._fit_hedged(study, space, X, y, with_law=with_law)[0]
+
+    def _fit_hedged(
+        self, study: Study, space: EncodedSpace, X: np.ndarray, y: np.ndarray,
+        *, with_law: bool = True,
+    ) -> tuple[SingleTaskGP, tuple[SingleTaskGP, float] | None]:
         """The GP on (X, y): the constant-mean GP, or the law-prior GP where a law can be
         fitted and predicts left-out trials better; each warm-started from its own last fit.
 
         ``with_law=False``: the constant-mean GP even where a law is available;
-        ``prior_mean="constant"`` never has one.
+        ``prior_mean="constant"`` never has one. ``prior_mean="hedge"``: where both models
+        can be fitted, the model of the larger stacking weight (:func:`.law.stacking_weight`
+        on the left-out errors of both) and, as the second item, the other with its weight
+        (None where one model only, the other's weight is below ``HEDGE_MIN_WEIGHT``, or
+        past ``HEDGE_UP_TO`` trials).
         """
         plain_key = fit_key(study._study_id, space, y, law_prior=False)
         law_key = plain_key._replace(law_prior=True)
         law = None
-        if with_law and self._prior_mean == "law" and law_possible(space, len(y)):
+        if with_law and self._prior_mean != "constant" and law_possible(space, len(y)):
             law = self._fitter.law(law_key, space, X, y)
         fit = functools.partial(self._fitter.fit, space=space, X=X, Y=y,
                                 seed=self._base_seed, warp=self._warp)
         if law is None:
-            return fit(plain_key)
+            return fit(plain_key), None
         # the law leads only on evidence: the law alone predicts left-out trials better than
         # the constant-mean GP (docs/gp.md, "A mixing law as the prior mean, on evidence");
         # that GP, only the judge while the law leads, is refitted on a slower schedule
@@ -687,11 +721,23 @@ class SimplexGPSampler(MixtureSampler):
             # a scale-aware study asks for a size no trial has: only the law extrapolates
             # there (a constant-mean GP reverts to its mean), and leave-one-out errors at the
             # trained sizes say nothing of it, so the law leads wherever it can be fitted
-            return fit(law_key, law=law)
+            return fit(law_key, law=law), None
         judge = fit(plain_key, refit_growth=JUDGE_REFIT_GROWTH)
-        if law.loo_rmse >= float(np.sqrt(np.mean(loo_residuals(judge) ** 2))):
-            return fit(plain_key)  # the one to use: on its own schedule
-        return fit(law_key, law=law)
+        judge_errors = loo_residuals(judge)
+        if self._prior_mean == "hedge":
+            w_law = stacking_weight(*matched_law_errors(law, X, judge_errors),
+                                    np.random.default_rng([self._base_seed, len(y)]))
+            hedging = len(y) <= HEDGE_UP_TO
+            if w_law >= 0.5:  # the judge, on its slower schedule (from 32 trials on), seconds
+                lawful = fit(law_key, law=law)
+                return lawful, ((judge, 1 - w_law) if hedging and 1 - w_law >= HEDGE_MIN_WEIGHT
+                                else None)
+            if not hedging or w_law < HEDGE_MIN_WEIGHT:  # no law model fitted: not counted
+                return fit(plain_key), None
+            return fit(plain_key), (fit(law_key, law=law), w_law)
+        if law.loo_rmse >= float(np.sqrt(np.mean(judge_errors ** 2))):
+            return fit(plain_key), None  # the one to use: on its own schedule
+        return fit(law_key, law=law), None
 
 
 @dataclass(frozen=True)
@@ -701,6 +747,10 @@ class _Prediction:
     model: ConditionedGP
     composite: Composite | None
     sign: float  # +1 where the study maximises: the study's value is sign * the model's
+
+
+def _has_law(gp: SingleTaskGP) -> bool:
+    return isinstance(gp.mean_module, LawMean)
 
 
 def trials_since_best(trials: Sequence[FrozenTrial], direction: StudyDirection) -> int:

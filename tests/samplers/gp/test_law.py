@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import optuna
 import pytest
@@ -16,13 +18,16 @@ from optuna_mix.samplers.gp.law import (
     fit_law,
     hands_over,
     loo_residuals,
+    matched_law_errors,
     repeats_a_trial,
+    stacking_weight,
     with_output_scale,
     without_output_scale,
 )
 from optuna_mix.samplers.gp import model as model_module
 from optuna_mix.samplers.gp.model import FIT_MAXITER, GPFitter, fit_gp, fit_key, training_data
 from optuna_mix.samplers.gp.posterior import posterior_mean_std
+from optuna_mix.samplers.gp.sampler import ACQUISITION_ATTR as ACQUISITION
 from optuna_mix.samplers.gp.space import encoded_space
 from optuna_mix.surfaces import make_surface
 
@@ -245,3 +250,65 @@ def test_the_size_law_is_trusted_only_where_it_predicts_the_larger_trials(
     # judged on the law's own trials (law.data: the rows of its left-out predictions; between
     # refits the model holds more trials than the law was fitted on)
     assert size_law_evidenced(_nested_prior(R, Y), size_column=k) is evidenced
+
+
+_NOISE = np.random.default_rng(7).normal(0.0, 1.0, 12)
+
+
+@pytest.mark.parametrize(
+    ("errors_a", "errors_b", "low", "high"),
+    [
+        # the same errors: nothing to choose
+        (_NOISE * 0.01, _NOISE * 0.01, 0.5, 0.5),
+        # the same errors on other trials: no model better on the whole
+        (_NOISE * 0.01, _NOISE[::-1] * 0.01, 0.3, 0.7),
+        # b a tenth of the noise worse on every trial: a leads, not decisively
+        (_NOISE * 0.01, _NOISE * 0.01 + 0.001 * np.sign(_NOISE), 0.6, 0.95),
+        # a's errors a quarter of b's on every trial: a, decisively
+        (_NOISE * 0.0025, _NOISE * 0.01, 0.99, 1.0),
+        # and the other way round
+        (_NOISE * 0.02, _NOISE * 0.005, 0.0, 0.01),
+        # fewer than two trials: nothing to judge on
+        (np.array([0.01]), np.array([0.5]), 0.5, 0.5),
+        (np.zeros(0), np.zeros(0), 0.5, 0.5),
+    ],
+)
+def test_the_stacking_weight_follows_the_evidence_of_the_left_out_errors(
+    errors_a, errors_b, low, high
+):
+    w = stacking_weight(errors_a, errors_b, np.random.default_rng(0))
+    assert low - 1e-9 <= w <= high + 1e-9
+    # the two models' weights add up to one
+    assert w + stacking_weight(errors_b, errors_a, np.random.default_rng(0)) == pytest.approx(
+        1.0, abs=0.03)
+
+
+def test_the_law_is_judged_on_the_trials_it_was_fitted_to():
+    surface = make_surface("dml", 4, seed=2)
+    gp = SimplexGPSampler(seed=0, n_startup_trials=14, **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.optimize(_losses_objective(surface.losses, 4), n_trials=10)
+    space = encoded_space(gp.infer_relative_search_space(study, None), gp.mixtures(study))
+    X, Y, _, _ = training_data(study, space, "losses")
+    law = fit_law(space, X, Y)
+    study.optimize(_losses_objective(surface.losses, 4), n_trials=3)  # 3 trials it never saw
+    X_more, _, _, _ = training_data(study, space, "losses")
+    judge = np.arange(len(X_more), dtype=float)  # the judge's error of trial i: i
+    law_errors, judge_errors = matched_law_errors(law, X_more, judge)
+    assert len(law_errors) == len(judge_errors) == 10
+    assert judge_errors.tolist() == list(range(10))  # the law's rows, in X's order
+    np.testing.assert_allclose(law_errors, np.nanmean(law.loo - Y, axis=1))
+
+
+def test_a_hedged_sampler_proposes_by_both_models_where_the_evidence_is_split():
+    surface = make_surface("interaction", 4, seed=0)
+    gp = SimplexGPSampler(seed=0, prior_mean="hedge", **FAST)
+    study = optuna.create_study(sampler=gp)
+    study.optimize(_losses_objective(surface.losses, 4), n_trials=16)
+    how = [t.system_attrs.get(ACQUISITION) for t in study.trials]
+    hedged = [h for h in how if h and h.startswith("qlognei (hedged")]
+    assert hedged, how
+    for h in hedged:  # "qlognei (hedged: law mean 0.64, constant mean 0.36)"
+        lead, other = map(float, re.findall(r"mean (\d\.\d+)", h))
+        assert {"law mean", "constant mean"} == set(re.findall(r"\w+ mean", h))
+        assert 0.5 <= lead < 1.0 and lead + other == pytest.approx(1.0, abs=0.011)
