@@ -82,7 +82,8 @@ PRIOR_MEANS = ("law", "hedge", "constant")
 # the law-prior and constant-mean GPs both propose, weighted by the evidence of their
 # left-out errors: lower mean regret than the law's lead on a hard comparison at 12-32
 # trials on the k = 5 families at sigma 0.01 and 0.02, the worst run at 32 trials 0.013
-# against 0.063 and 0.049 against 0.071 (docs/benchmarks/gp-variants.md, "Hedging between the two models")
+# against 0.063 and 0.049 against 0.071, each paired difference within its spread
+# (docs/benchmarks/gp-variants.md, "Hedging between the two models")
 PRIOR_MEAN = "hedge"
 # Sobol start-up trials before the GP: lower regret at 8 and 16 trials than 2 or 8
 # (docs/benchmarks/gp-variants.md, "Start-up trials")
@@ -112,8 +113,8 @@ LARGE_SHARE = 0.5
 # leaves each out and needs two more at its size); with one, the judge never ran and the
 # sampler stayed at the smallest size (docs/benchmarks/scale-transfer.md)
 MIN_LARGER_TRIALS = 3
-# prior_mean="hedge": a model of stacking weight below this proposes alone (the other's
-# term would move the acquisition's log by less than log(1 + 1/99)): half the search's cost
+# prior_mean="hedge": below this stacking weight a model is neither fitted nor scored, and
+# the other proposes alone (saves its fit and half the acquisition's cost; not benchmarked)
 HEDGE_MIN_WEIGHT = 0.01
 # prior_mean="hedge": the two models propose together up to this many completed trials, then
 # the one of larger weight alone: the hedge was measured to 32 trials, and beyond them its
